@@ -1,0 +1,449 @@
+package events
+
+import (
+	"context"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// Native conversions between the Go types and goavro's native form. Decoders read with
+// defaults, so a record written by an older schema (missing fields) decodes into zero values
+// or the schema default.
+
+func ts(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.UnixMilli(0).UTC()
+	}
+	return t
+}
+
+func fromTS(v any) time.Time {
+	t, ok := v.(time.Time)
+	if !ok || t.UnixMilli() == 0 {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func optStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return goavro.Union("string", s)
+}
+
+func fromOptStr(v any) string {
+	switch t := v.(type) {
+	case map[string]any:
+		s, _ := t["string"].(string)
+		return s
+	case string:
+		return t
+	}
+	return ""
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+func i32(m map[string]any, k string, def int32) int32 {
+	if v, ok := m[k].(int32); ok {
+		return v
+	}
+	return def
+}
+func i64(m map[string]any, k string, def int64) int64 {
+	if v, ok := m[k].(int64); ok {
+		return v
+	}
+	return def
+}
+func f64(m map[string]any, k string, def float64) float64 {
+	if v, ok := m[k].(float64); ok {
+		return v
+	}
+	return def
+}
+func boolean(m map[string]any, k string) bool { b, _ := m[k].(bool); return b }
+func rec(m map[string]any, k string) map[string]any {
+	r, _ := m[k].(map[string]any)
+	if r == nil {
+		return map[string]any{}
+	}
+	return r
+}
+func arr(m map[string]any, k string) []any { a, _ := m[k].([]any); return a }
+
+func strs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+func fromStrs(a []any) []string {
+	if len(a) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(a))
+	for _, v := range a {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func indicatorNative(i Indicator) map[string]any {
+	return map[string]any{"type": i.Type, "value": i.Value}
+}
+func indicatorFrom(m map[string]any) Indicator {
+	return Indicator{Type: str(m, "type"), Value: str(m, "value")}
+}
+
+func observationNative(o *Observation) map[string]any {
+	var allow any
+	if o.Allowlist != nil {
+		allow = goavro.Union("io.vigil.events.ListMatch", map[string]any{"list": o.Allowlist.List, "reason": o.Allowlist.Reason})
+	}
+	count := o.Sighting.Count
+	if count < 1 {
+		count = 1
+	}
+	return map[string]any{
+		"indicator":   indicatorNative(o.Indicator),
+		"field":       o.Field,
+		"event_time":  ts(o.EventTime),
+		"ingest_time": ts(o.IngestTime),
+		"producer": map[string]any{
+			"topic": o.Producer.Topic, "partition": o.Producer.Partition, "offset": o.Producer.Offset,
+			"format": o.Producer.Format, "vendor": optStr(o.Producer.Vendor), "product": optStr(o.Producer.Product),
+		},
+		"sighting": map[string]any{
+			"asset_ip": optStr(o.Sighting.AssetIP), "asset_host": optStr(o.Sighting.AssetHost),
+			"user": optStr(o.Sighting.User), "direction": o.Sighting.Direction, "action": o.Sighting.Action,
+			"severity": o.Sighting.Severity, "rule": optStr(o.Sighting.Rule), "src_port": o.Sighting.SrcPort,
+			"dst_port": o.Sighting.DstPort, "protocol": optStr(o.Sighting.Protocol), "count": count,
+		},
+		"allowlist": allow,
+	}
+}
+
+func observationFrom(m map[string]any) Observation {
+	p := rec(m, "producer")
+	s := rec(m, "sighting")
+	o := Observation{
+		Indicator:  indicatorFrom(rec(m, "indicator")),
+		Field:      str(m, "field"),
+		EventTime:  fromTS(m["event_time"]),
+		IngestTime: fromTS(m["ingest_time"]),
+		Producer: Producer{
+			Topic: str(p, "topic"), Partition: i32(p, "partition", 0), Offset: i64(p, "offset", 0),
+			Format: str(p, "format"), Vendor: fromOptStr(p["vendor"]), Product: fromOptStr(p["product"]),
+		},
+		Sighting: Sighting{
+			AssetIP: fromOptStr(s["asset_ip"]), AssetHost: fromOptStr(s["asset_host"]), User: fromOptStr(s["user"]),
+			Direction: str(s, "direction"), Action: str(s, "action"), Severity: i32(s, "severity", 0),
+			Rule: fromOptStr(s["rule"]), SrcPort: i32(s, "src_port", 0), DstPort: i32(s, "dst_port", 0),
+			Protocol: fromOptStr(s["protocol"]), Count: i32(s, "count", 1),
+		},
+	}
+	if u, ok := m["allowlist"].(map[string]any); ok {
+		for _, v := range u {
+			if lm, ok := v.(map[string]any); ok {
+				o.Allowlist = &ListMatch{List: str(lm, "list"), Reason: str(lm, "reason")}
+			}
+		}
+	}
+	return o
+}
+
+func enrichmentNative(e *Enrichment) map[string]any {
+	results := make([]any, len(e.Results))
+	for i, r := range e.Results {
+		fields := make(map[string]any, len(r.Fields))
+		for k, v := range r.Fields {
+			fields[k] = v
+		}
+		var cached time.Time
+		if !r.CachedAt.IsZero() {
+			cached = r.CachedAt
+		}
+		results[i] = map[string]any{
+			"provider": r.Provider, "status": r.Status, "error": optStr(r.Error),
+			"fetched_at": ts(r.FetchedAt), "cached_at": ts(cached), "ttl_seconds": int32(r.TTL / time.Second),
+			"fields": fields,
+		}
+	}
+	x := &e.Exposure
+	ports := make([]any, len(x.OpenPorts))
+	for i, p := range x.OpenPorts {
+		ports[i] = map[string]any{"port": p.Port, "protocol": p.Protocol, "service": p.Service, "version": p.Version,
+			"vulnerable": p.Vulnerable, "tags": strs(p.Tags)}
+	}
+	cves := make([]any, len(x.CVEs))
+	for i, c := range x.CVEs {
+		ps := make([]any, len(c.Ports))
+		for j, p := range c.Ports {
+			ps[j] = p
+		}
+		cves[i] = map[string]any{"id": c.ID, "cvss": c.CVSS, "ports": ps}
+	}
+	return map[string]any{
+		"observation": observationNative(&e.Observation),
+		"results":     results,
+		"exposure": map[string]any{
+			"malicious": x.Malicious, "inbound_score": x.InboundScore, "outbound_score": x.OutboundScore,
+			"vpn": x.VPN, "proxy": x.Proxy, "tor": x.Tor, "hosting": x.Hosting, "cloud": x.Cloud,
+			"scanner": x.Scanner, "mobile": x.Mobile, "darkweb": x.Darkweb,
+			"open_ports": ports, "cves": cves, "asn": x.ASN, "as_name": optStr(x.ASName), "org": optStr(x.Org),
+			"country": optStr(x.Country), "abuse_confidence": x.AbuseConfidence,
+			"greynoise_class": optStr(x.GreyNoiseClass), "categories": strs(x.Categories),
+			"first_seen": ts(x.FirstSeen), "last_seen": ts(x.LastSeen),
+		},
+		"enriched_at": ts(e.EnrichedAt),
+	}
+}
+
+func enrichmentFrom(m map[string]any) Enrichment {
+	e := Enrichment{Observation: observationFrom(rec(m, "observation")), EnrichedAt: fromTS(m["enriched_at"])}
+	for _, rv := range arr(m, "results") {
+		r, _ := rv.(map[string]any)
+		if r == nil {
+			continue
+		}
+		var fields map[string]string
+		if fm, ok := r["fields"].(map[string]any); ok && len(fm) > 0 {
+			fields = make(map[string]string, len(fm))
+			for k, v := range fm {
+				fields[k], _ = v.(string)
+			}
+		}
+		e.Results = append(e.Results, ProviderResult{
+			Provider: str(r, "provider"), Status: str(r, "status"), Error: fromOptStr(r["error"]),
+			FetchedAt: fromTS(r["fetched_at"]), CachedAt: fromTS(r["cached_at"]),
+			TTL: time.Duration(i32(r, "ttl_seconds", 0)) * time.Second, Fields: fields,
+		})
+	}
+	x := rec(m, "exposure")
+	e.Exposure = Exposure{
+		Malicious: boolean(x, "malicious"), InboundScore: i32(x, "inbound_score", 0), OutboundScore: i32(x, "outbound_score", 0),
+		VPN: boolean(x, "vpn"), Proxy: boolean(x, "proxy"), Tor: boolean(x, "tor"), Hosting: boolean(x, "hosting"),
+		Cloud: boolean(x, "cloud"), Scanner: boolean(x, "scanner"), Mobile: boolean(x, "mobile"), Darkweb: boolean(x, "darkweb"),
+		ASN: i64(x, "asn", 0), ASName: fromOptStr(x["as_name"]), Org: fromOptStr(x["org"]), Country: fromOptStr(x["country"]),
+		AbuseConfidence: i32(x, "abuse_confidence", -1), GreyNoiseClass: fromOptStr(x["greynoise_class"]),
+		Categories: fromStrs(arr(x, "categories")), FirstSeen: fromTS(x["first_seen"]), LastSeen: fromTS(x["last_seen"]),
+	}
+	for _, pv := range arr(x, "open_ports") {
+		p, _ := pv.(map[string]any)
+		if p == nil {
+			continue
+		}
+		e.Exposure.OpenPorts = append(e.Exposure.OpenPorts, Port{Port: i32(p, "port", 0), Protocol: str(p, "protocol"),
+			Service: str(p, "service"), Version: str(p, "version"), Vulnerable: boolean(p, "vulnerable"), Tags: fromStrs(arr(p, "tags"))})
+	}
+	for _, cv := range arr(x, "cves") {
+		c, _ := cv.(map[string]any)
+		if c == nil {
+			continue
+		}
+		cve := CVE{ID: str(c, "id"), CVSS: f64(c, "cvss", 0)}
+		for _, p := range arr(c, "ports") {
+			if n, ok := p.(int32); ok {
+				cve.Ports = append(cve.Ports, n)
+			}
+		}
+		e.Exposure.CVEs = append(e.Exposure.CVEs, cve)
+	}
+	return e
+}
+
+func verdictNative(v *Verdict) map[string]any {
+	reasons := make([]any, len(v.Reasons))
+	for i, r := range v.Reasons {
+		reasons[i] = map[string]any{"code": r.Code, "text": r.Text, "weight": r.Weight}
+	}
+	attrs := make([]any, len(v.Attributes))
+	for i, a := range v.Attributes {
+		attrs[i] = map[string]any{"name": a.Name, "value": a.Value}
+	}
+	s := &v.Sightings
+	return map[string]any{
+		"indicator": indicatorNative(v.Indicator), "priority": v.Priority, "level": v.Level, "action": v.Action,
+		"reasons": reasons, "policy_version": v.PolicyVersion, "previous_priority": v.PreviousPriority,
+		"priority_without_exposure": v.PriorityWithoutExposure, "exposure_changed": v.ExposureChanged,
+		"sightings": map[string]any{
+			"count": s.Count, "count_1h": s.Count1h, "count_24h": s.Count24h, "count_7d": s.Count7d,
+			"distinct_assets": s.DistinctAssets, "first_seen": ts(s.FirstSeen), "last_seen": ts(s.LastSeen),
+			"allowed": s.Allowed, "blocked": s.Blocked, "alerted": s.Alerted, "blocked_share": s.BlockedShare,
+			"max_severity": s.MaxSeverity,
+		},
+		"attributes": attrs, "tags": strs(v.Tags), "sources": strs(v.Sources), "set_score": v.SetScore,
+		"description": v.Description, "event_time": ts(v.EventTime), "decided_at": ts(v.DecidedAt),
+		"valid_until": ts(v.ValidUntil),
+	}
+}
+
+func verdictFrom(m map[string]any) Verdict {
+	s := rec(m, "sightings")
+	v := Verdict{
+		Indicator: indicatorFrom(rec(m, "indicator")), Priority: i32(m, "priority", 0), Level: str(m, "level"),
+		Action: str(m, "action"), PolicyVersion: str(m, "policy_version"), PreviousPriority: i32(m, "previous_priority", -1),
+		PriorityWithoutExposure: i32(m, "priority_without_exposure", 0), ExposureChanged: boolean(m, "exposure_changed"),
+		Sightings: SightingSummary{
+			Count: i64(s, "count", 0), Count1h: i64(s, "count_1h", 0), Count24h: i64(s, "count_24h", 0),
+			Count7d: i64(s, "count_7d", 0), DistinctAssets: i64(s, "distinct_assets", 0),
+			FirstSeen: fromTS(s["first_seen"]), LastSeen: fromTS(s["last_seen"]), Allowed: i64(s, "allowed", 0),
+			Blocked: i64(s, "blocked", 0), Alerted: i64(s, "alerted", 0), BlockedShare: f64(s, "blocked_share", 0),
+			MaxSeverity: i32(s, "max_severity", 0),
+		},
+		Tags: fromStrs(arr(m, "tags")), Sources: fromStrs(arr(m, "sources")), SetScore: boolean(m, "set_score"),
+		Description: str(m, "description"), EventTime: fromTS(m["event_time"]), DecidedAt: fromTS(m["decided_at"]),
+		ValidUntil: fromTS(m["valid_until"]),
+	}
+	for _, rv := range arr(m, "reasons") {
+		if r, ok := rv.(map[string]any); ok {
+			v.Reasons = append(v.Reasons, Reason{Code: str(r, "code"), Text: str(r, "text"), Weight: f64(r, "weight", 0)})
+		}
+	}
+	for _, av := range arr(m, "attributes") {
+		if a, ok := av.(map[string]any); ok {
+			v.Attributes = append(v.Attributes, Attribute{Name: str(a, "name"), Value: str(a, "value")})
+		}
+	}
+	return v
+}
+
+func feedbackNative(f *Feedback) map[string]any {
+	return map[string]any{
+		"indicator": indicatorNative(f.Indicator), "threatq_id": f.ThreatQID, "kind": f.Kind,
+		"new_status": optStr(f.NewStatus), "previous_status": optStr(f.PreviousStatus), "new_score": f.NewScore,
+		"reason": optStr(f.Reason), "analyst": optStr(f.Analyst), "vigil_action": f.VigilAction,
+		"vigil_priority": f.VigilPriority, "changed_at": ts(f.ChangedAt),
+	}
+}
+
+func feedbackFrom(m map[string]any) Feedback {
+	return Feedback{
+		Indicator: indicatorFrom(rec(m, "indicator")), ThreatQID: i64(m, "threatq_id", 0), Kind: str(m, "kind"),
+		NewStatus: fromOptStr(m["new_status"]), PreviousStatus: fromOptStr(m["previous_status"]),
+		NewScore: f64(m, "new_score", -1), Reason: fromOptStr(m["reason"]), Analyst: fromOptStr(m["analyst"]),
+		VigilAction: str(m, "vigil_action"), VigilPriority: i32(m, "vigil_priority", -1), ChangedAt: fromTS(m["changed_at"]),
+	}
+}
+
+func optBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return goavro.Union("bytes", b)
+}
+
+func fromOptBytes(v any) []byte {
+	if m, ok := v.(map[string]any); ok {
+		b, _ := m["bytes"].([]byte)
+		return b
+	}
+	return nil
+}
+
+func deadLetterNative(d *DeadLetter) map[string]any {
+	hs := make([]any, len(d.Headers))
+	for i, h := range d.Headers {
+		v := h.Value
+		if v == nil {
+			v = []byte{}
+		}
+		hs[i] = map[string]any{"key": h.Key, "value": v}
+	}
+	return map[string]any{
+		"key": optBytes(d.Key), "value": optBytes(d.Value), "headers": hs, "source_topic": d.SourceTopic,
+		"source_partition": d.SourcePartition, "source_offset": d.SourceOffset, "stage": d.Stage,
+		"error_class": d.ErrorClass, "message": d.Message, "attempts": d.Attempts, "time": ts(d.Time),
+	}
+}
+
+func deadLetterFrom(m map[string]any) DeadLetter {
+	d := DeadLetter{
+		Key: fromOptBytes(m["key"]), Value: fromOptBytes(m["value"]), SourceTopic: str(m, "source_topic"),
+		SourcePartition: i32(m, "source_partition", 0), SourceOffset: i64(m, "source_offset", 0),
+		Stage: str(m, "stage"), ErrorClass: str(m, "error_class"), Message: str(m, "message"),
+		Attempts: i32(m, "attempts", 1), Time: fromTS(m["time"]),
+	}
+	for _, hv := range arr(m, "headers") {
+		if h, ok := hv.(map[string]any); ok {
+			b, _ := h["value"].([]byte)
+			d.Headers = append(d.Headers, Header{Key: str(h, "key"), Value: b})
+		}
+	}
+	return d
+}
+
+// EncodeObservation encodes an Observation.
+func (s *Serde) EncodeObservation(o *Observation) ([]byte, error) {
+	return s.encode(SchemaObservation, observationNative(o))
+}
+
+// DecodeObservation decodes an Observation written by any known schema version.
+func (s *Serde) DecodeObservation(ctx context.Context, b []byte) (Observation, error) {
+	m, err := s.decode(ctx, SchemaObservation, b)
+	if err != nil {
+		return Observation{}, err
+	}
+	return observationFrom(m), nil
+}
+
+// EncodeEnrichment encodes an Enrichment.
+func (s *Serde) EncodeEnrichment(e *Enrichment) ([]byte, error) {
+	return s.encode(SchemaEnrichment, enrichmentNative(e))
+}
+
+// DecodeEnrichment decodes an Enrichment written by any known schema version.
+func (s *Serde) DecodeEnrichment(ctx context.Context, b []byte) (Enrichment, error) {
+	m, err := s.decode(ctx, SchemaEnrichment, b)
+	if err != nil {
+		return Enrichment{}, err
+	}
+	return enrichmentFrom(m), nil
+}
+
+// EncodeVerdict encodes a Verdict.
+func (s *Serde) EncodeVerdict(v *Verdict) ([]byte, error) {
+	return s.encode(SchemaVerdict, verdictNative(v))
+}
+
+// DecodeVerdict decodes a Verdict written by any known schema version.
+func (s *Serde) DecodeVerdict(ctx context.Context, b []byte) (Verdict, error) {
+	m, err := s.decode(ctx, SchemaVerdict, b)
+	if err != nil {
+		return Verdict{}, err
+	}
+	return verdictFrom(m), nil
+}
+
+// EncodeFeedback encodes a Feedback.
+func (s *Serde) EncodeFeedback(f *Feedback) ([]byte, error) {
+	return s.encode(SchemaFeedback, feedbackNative(f))
+}
+
+// DecodeFeedback decodes a Feedback written by any known schema version.
+func (s *Serde) DecodeFeedback(ctx context.Context, b []byte) (Feedback, error) {
+	m, err := s.decode(ctx, SchemaFeedback, b)
+	if err != nil {
+		return Feedback{}, err
+	}
+	return feedbackFrom(m), nil
+}
+
+// EncodeDeadLetter encodes a DeadLetter.
+func (s *Serde) EncodeDeadLetter(d *DeadLetter) ([]byte, error) {
+	return s.encode(SchemaDeadLetter, deadLetterNative(d))
+}
+
+// DecodeDeadLetter decodes a DeadLetter written by any known schema version.
+func (s *Serde) DecodeDeadLetter(ctx context.Context, b []byte) (DeadLetter, error) {
+	m, err := s.decode(ctx, SchemaDeadLetter, b)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	return deadLetterFrom(m), nil
+}
