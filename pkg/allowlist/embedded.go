@@ -1,0 +1,81 @@
+package allowlist
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+//go:embed lists/*.json lists/SOURCES.md
+var shipped embed.FS
+
+// All selects every shipped warninglist in [Embedded].
+const All = "all"
+
+// EmbeddedNames returns the names of the shipped warninglists, sorted.
+func EmbeddedNames() []string {
+	files, err := fs.Glob(shipped, "lists/*.json")
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(files))
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(path.Base(f), ".json"))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Embedded parses the shipped warninglists named in names ("all" selects
+// every one) in the order given. An unknown name is an error.
+func Embedded(names []string) ([]List, error) {
+	if slices.Contains(names, All) {
+		names = EmbeddedNames()
+	}
+	lists := make([]List, 0, len(names))
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		data, err := shipped.ReadFile("lists/" + n + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("warninglist %q: unknown: %w", n, ErrInvalidList)
+		}
+		l, err := ParseWarninglist(n, data)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, l)
+	}
+	return lists, nil
+}
+
+// Config selects the lists to load: shipped warninglists by name (or "all")
+// and local YAML files. Local lists take priority over warninglists.
+type Config struct {
+	Warninglists []string
+	LocalFiles   []string
+	Options      Options
+}
+
+// Load parses the configured lists and compiles them.
+func Load(cfg Config) (*Set, error) {
+	var lists []List
+	for _, f := range cfg.LocalFiles {
+		l, err := LoadLocalFile(f)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, l...)
+	}
+	wl, err := Embedded(cfg.Warninglists)
+	if err != nil {
+		return nil, err
+	}
+	lists = append(lists, wl...)
+	return Compile(lists, cfg.Options)
+}
