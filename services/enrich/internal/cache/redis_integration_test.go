@@ -1,0 +1,168 @@
+//go:build integration
+
+package cache
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigilsec/vigil/pkg/events"
+)
+
+func testRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	addr := os.Getenv("VIGIL_TEST_REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:36379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis at %s unreachable: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+func TestContractRedis(t *testing.T) {
+	rdb := testRedis(t)
+	runContract(t, func(t *testing.T) (*Store, *Store) {
+		return New(Config{L1Size: 1000}, rdb, nil), New(Config{L1Size: 1000}, rdb, nil)
+	})
+}
+
+// countHook counts commands and pipelines sent to Redis.
+type countHook struct{ cmds, pipelines atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !handshake(cmd) {
+			h.cmds.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && !handshake(cmds[0]) {
+			h.pipelines.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// handshake reports connection set-up commands go-redis sends on a new pooled connection.
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func TestGetManyOneRoundTrip(t *testing.T) {
+	rdb := testRedis(t)
+	writer := New(Config{}, rdb, nil)
+	keys := make([]string, 200)
+	entries := map[string]Entry{}
+	for i := range keys {
+		keys[i] = uniqueKey(t)
+		if i%3 != 0 {
+			entries[keys[i]] = sampleEntry(events.StatusOK, time.Minute)
+		}
+	}
+	if err := writer.SetMany(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	h := &countHook{}
+	counted := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+	t.Cleanup(func() { _ = counted.Close() })
+	if err := counted.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	counted.AddHook(h)
+	reader := New(Config{}, counted, nil)
+	got, err := reader.GetMany(t.Context(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(entries) {
+		t.Fatalf("got %d hits, want %d", len(got), len(entries))
+	}
+	if h.pipelines.Load() != 1 || h.cmds.Load() != 0 {
+		t.Fatalf("round trips: %d pipelines, %d single commands; want exactly 1 pipeline", h.pipelines.Load(), h.cmds.Load())
+	}
+	// Second read is all L1 (hits) plus one trip for the known misses.
+	h.pipelines.Store(0)
+	if _, err := reader.GetMany(t.Context(), keys); err != nil {
+		t.Fatal(err)
+	}
+	if h.pipelines.Load() != 1 {
+		t.Fatalf("second read: %d pipelines", h.pipelines.Load())
+	}
+}
+
+// TestStampedeAcrossReplicas: 1,000 concurrent loads of one key over 3 Stores (separate L1s) on one Redis
+// call fetch exactly once.
+func TestStampedeAcrossReplicas(t *testing.T) {
+	rdb := testRedis(t)
+	stores := []*Store{New(Config{}, rdb, nil), New(Config{}, rdb, nil), New(Config{}, rdb, nil)}
+	k := uniqueKey(t)
+	var calls atomic.Int32
+	fetch := func(context.Context) (Entry, error) {
+		calls.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return sampleEntry(events.StatusOK, time.Minute), nil
+	}
+	var wg sync.WaitGroup
+	var errs atomic.Int32
+	for i := range 1000 {
+		s := stores[i%3]
+		wg.Go(func() {
+			if _, _, err := s.Load(t.Context(), k, fetch); err != nil {
+				errs.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if calls.Load() != 1 || errs.Load() != 0 {
+		t.Fatalf("fetch calls = %d (want 1), errors = %d", calls.Load(), errs.Load())
+	}
+}
+
+// TestLeaderErrorLetsFollowerRetry: when the leader's fetch fails nothing is cached, the lock is released,
+// and a waiting replica takes over instead of waiting LockWait.
+func TestLeaderErrorLetsFollowerRetry(t *testing.T) {
+	rdb := testRedis(t)
+	a, b := New(Config{}, rdb, nil), New(Config{}, rdb, nil)
+	k := uniqueKey(t)
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _, _ = a.Load(t.Context(), k, func(context.Context) (Entry, error) {
+			close(started)
+			time.Sleep(50 * time.Millisecond)
+			return Entry{}, context.DeadlineExceeded
+		})
+	})
+	<-started
+	begin := time.Now()
+	e, fromCache, err := b.Load(t.Context(), k, func(context.Context) (Entry, error) {
+		return sampleEntry(events.StatusNotFound, time.Minute), nil
+	})
+	wg.Wait()
+	if err != nil || fromCache || e.Status != events.StatusNotFound {
+		t.Fatalf("follower: %+v fromCache=%v err=%v", e, fromCache, err)
+	}
+	if time.Since(begin) > 2*time.Second {
+		t.Fatalf("follower waited %s", time.Since(begin))
+	}
+}
