@@ -1,0 +1,150 @@
+package writer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Record is what the sink remembers about the last write of one indicator: the fingerprint of the
+// payload (to skip no-op writes) and Vigil's decision (the baseline the feedback poller compares
+// analysts' changes with).
+type Record struct {
+	Fingerprint string    `json:"fp"`
+	ThreatQID   int64     `json:"id,omitempty"`
+	Status      string    `json:"status,omitempty"`     // status Vigil last set ("" when Vigil never set one)
+	Score       float64   `json:"score"`                // manual score Vigil last set, -1 none
+	Action      string    `json:"action,omitempty"`     // verdict action
+	Priority    int32     `json:"priority"`             // verdict priority
+	AttrNames   []string  `json:"attr_names,omitempty"` // attribute names Vigil wrote last time
+	AttrsFP     string    `json:"attrs_fp,omitempty"`   // fingerprint of the attribute set last written
+	WrittenAt   time.Time `json:"written_at"`
+	// ObservedStatus and ObservedScore are the last analyst state the feedback poller reported,
+	// so one change is reported once. Empty / -1 when none.
+	ObservedStatus string  `json:"obs_status,omitempty"`
+	ObservedScore  float64 `json:"obs_score"`
+	Removed        bool    `json:"removed,omitempty"` // the poller saw the indicator deleted
+}
+
+// FingerprintStore keeps one Record per indicator key ("type:value").
+// Implementations are safe for concurrent use; GetMany omits keys it does not hold.
+type FingerprintStore interface {
+	GetMany(ctx context.Context, keys []string) (map[string]Record, error)
+	SetMany(ctx context.Context, recs map[string]Record) error
+}
+
+// MemoryStore is an in-process FingerprintStore (single replica, tests). It is unbounded.
+type MemoryStore struct {
+	mu   sync.RWMutex
+	recs map[string]Record
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{recs: map[string]Record{}} }
+
+// GetMany implements FingerprintStore.
+func (m *MemoryStore) GetMany(_ context.Context, keys []string) (map[string]Record, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[string]Record, len(keys))
+	for _, k := range keys {
+		if r, ok := m.recs[k]; ok {
+			out[k] = clone(r)
+		}
+	}
+	return out, nil
+}
+
+// SetMany implements FingerprintStore.
+func (m *MemoryStore) SetMany(_ context.Context, recs map[string]Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, r := range recs {
+		m.recs[k] = clone(r)
+	}
+	return nil
+}
+
+// Len returns the number of records held.
+func (m *MemoryStore) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.recs)
+}
+
+func clone(r Record) Record {
+	r.AttrNames = append([]string(nil), r.AttrNames...)
+	return r
+}
+
+// RedisKeyPrefix prefixes the Redis keys of RedisStore.
+const RedisKeyPrefix = "vigil:sink:fp:v1:"
+
+// RedisStore is a FingerprintStore in Redis: one JSON value per key under RedisKeyPrefix,
+// read with MGET and written with one pipeline. TTL 0 keeps records forever.
+type RedisStore struct {
+	rdb redis.UniversalClient
+	ttl time.Duration
+}
+
+// NewRedisStore returns a RedisStore over rdb.
+func NewRedisStore(rdb redis.UniversalClient, ttl time.Duration) *RedisStore {
+	return &RedisStore{rdb: rdb, ttl: ttl}
+}
+
+// GetMany implements FingerprintStore. Undecodable values are treated as absent.
+func (s *RedisStore) GetMany(ctx context.Context, keys []string) (map[string]Record, error) {
+	out := make(map[string]Record, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	// One pipeline of GETs rather than MGET, so keys may live on different cluster slots.
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, RedisKeyPrefix+k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis get fingerprints: %w", err)
+	}
+	for i, cmd := range cmds {
+		b, err := cmd.Bytes()
+		if err != nil {
+			continue
+		}
+		var r Record
+		if json.Unmarshal(b, &r) == nil {
+			out[keys[i]] = r
+		}
+	}
+	return out, nil
+}
+
+// SetMany implements FingerprintStore.
+func (s *RedisStore) SetMany(ctx context.Context, recs map[string]Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for k, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode fingerprint %s: %w", k, err)
+		}
+		pipe.Set(ctx, RedisKeyPrefix+k, b, s.ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis set fingerprints: %w", err)
+	}
+	return nil
+}
+
+var (
+	_ FingerprintStore = (*MemoryStore)(nil)
+	_ FingerprintStore = (*RedisStore)(nil)
+)

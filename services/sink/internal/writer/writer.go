@@ -1,0 +1,533 @@
+// Package writer turns verdicts into ThreatQ writes: it coalesces verdicts per indicator within a
+// flush window, skips writes whose payload did not change (fingerprint), writes in batches through
+// one circuit breaker with bounded retries, and isolates records ThreatQ rejects (dead letters).
+//
+// Usage from a Kafka batch loop (one Writer per consumer; not for concurrent Add/Flush):
+//
+//	for each fetched record r: w.Add(verdict(r), r)          // token: whatever identifies r
+//	if w.Due() {
+//		res, err := w.Flush(ctx)
+//		// produce res.Dead to the DLQ, then commit offsets of res.Acked and the DLQ'd tokens
+//		if err != nil { pause partitions; wait until w.Ready(); Flush again; resume }
+//	}
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/services/sink/internal/threatq"
+)
+
+// ErrPaused means the circuit breaker around ThreatQ is open: stop feeding the writer (pause the
+// partitions), wait until Ready reports true, then Flush again. Pending verdicts are kept.
+var ErrPaused = errors.New("writer: threatq paused (circuit breaker open)")
+
+// ThreatQ is the part of the ThreatQ client the writer uses (*threatq.Client implements it).
+type ThreatQ interface {
+	Consume(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error)
+	ReplaceAttributes(ctx context.Context, id int64, source string, owned []string, want, current []threatq.Attribute) (threatq.AttributeChanges, error)
+	SetStatus(ctx context.Context, id int64, status string) error
+	SetScore(ctx context.Context, id int64, score float64) error
+	Ping(ctx context.Context) error
+}
+
+// Config configures a Writer. Zero fields take the documented defaults.
+type Config struct {
+	BatchSize         int               // indicators per consume call; default 500
+	MaxPending        int               // verdicts (tokens) added before Due; default 10000
+	FlushInterval     time.Duration     // age of the oldest pending verdict before Due; default 2s
+	SourceName        string            // ThreatQ source for Vigil's writes; default "Vigil"
+	TLP               string            // TLP of the sources; default "AMBER"
+	SourceNames       map[string]string // provider id (lower-case) → ThreatQ source name, optional
+	Statuses          map[string]string // verdict action → status name; default DefaultStatuses()
+	DefaultStatus     string            // for actions not in Statuses; default "Review"
+	KeepStatusActions []string          // actions that never change an existing indicator's status; default [annotate]
+	OwnedAttributes   []string          // extra attribute names Vigil owns (values without source info are replaced)
+	Tags              []string          // tags added to every indicator
+	OverrideStatus    bool              // also change a status Vigil did not set (analyst's or another feed's)
+
+	MaxAttempts     int           // per ThreatQ call, including the first; default 4
+	RetryInitial    time.Duration // first backoff; default 200ms
+	RetryMax        time.Duration // backoff cap; default 5s
+	MaxRetryAfter   time.Duration // cap on a server Retry-After; default 60s
+	BreakerFailures uint32        // consecutive failures that open the breaker; default 5
+	BreakerOpenFor  time.Duration // open time before a half-open probe; default 30s
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 10000
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 2 * time.Second
+	}
+	if c.SourceName == "" {
+		c.SourceName = "Vigil"
+	}
+	if c.TLP == "" {
+		c.TLP = "AMBER"
+	}
+	if c.Statuses == nil {
+		c.Statuses = DefaultStatuses()
+	}
+	if c.DefaultStatus == "" {
+		c.DefaultStatus = "Review"
+	}
+	if c.KeepStatusActions == nil {
+		c.KeepStatusActions = []string{events.VerdictAnnotate}
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 4
+	}
+	if c.RetryInitial <= 0 {
+		c.RetryInitial = 200 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.MaxRetryAfter <= 0 {
+		c.MaxRetryAfter = time.Minute
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = 5
+	}
+	if c.BreakerOpenFor <= 0 {
+		c.BreakerOpenFor = 30 * time.Second
+	}
+}
+
+// Writer coalesces and writes verdicts. Add, Due, Len and Flush must be called from one goroutine;
+// Ready and Probe may be called from any.
+type Writer struct {
+	cfg     Config
+	tq      ThreatQ
+	store   FingerprintStore
+	metrics Metrics
+	logger  *slog.Logger
+	cb      *gobreaker.CircuitBreaker[any]
+	now     func() time.Time
+	sleep   func(ctx context.Context, d time.Duration) error
+
+	pending map[string]*entry
+	seq     uint64
+	tokens  int
+	oldest  time.Time
+}
+
+type entry struct {
+	v      events.Verdict
+	seq    uint64
+	token  any   // token of v
+	others []any // tokens of verdicts v superseded
+}
+
+// New returns a Writer. metrics may be nil (NopMetrics).
+func New(cfg Config, tq ThreatQ, store FingerprintStore, metrics Metrics, logger *slog.Logger) (*Writer, error) {
+	if tq == nil || store == nil {
+		return nil, errors.New("writer: threatq client and fingerprint store are required")
+	}
+	cfg.setDefaults()
+	if metrics == nil {
+		metrics = NopMetrics{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{cfg: cfg, tq: tq, store: store, metrics: metrics, logger: logger,
+		now: time.Now, sleep: sleepCtx, pending: map[string]*entry{}}
+	w.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:        "threatq",
+		MaxRequests: 1,
+		Timeout:     cfg.BreakerOpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.BreakerFailures },
+		IsSuccessful: func(err error) bool {
+			// Validation and not-found answers prove ThreatQ is up.
+			return err == nil || errors.Is(err, threatq.ErrValidation) || errors.Is(err, threatq.ErrNotFound)
+		},
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, threatq.ErrUnresolved)
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			logger.Warn("threatq breaker state changed", "from", from.String(), "to", to.String())
+			metrics.BreakerState(to.String())
+		},
+	})
+	return w, nil
+}
+
+// Add queues a verdict. token identifies its source record and comes back in FlushResult.
+// Within the window the latest verdict per indicator wins (by DecidedAt, then arrival); the tokens
+// of superseded verdicts are acknowledged with the winner.
+func (w *Writer) Add(v events.Verdict, token any) {
+	if w.tokens == 0 {
+		w.oldest = w.now()
+	}
+	w.tokens++
+	w.seq++
+	key := v.Indicator.Key()
+	e, ok := w.pending[key]
+	if !ok {
+		w.pending[key] = &entry{v: v, seq: w.seq, token: token}
+		return
+	}
+	if v.DecidedAt.Before(e.v.DecidedAt) {
+		e.others = append(e.others, token) // an older decision arrived late
+		return
+	}
+	e.others = append(e.others, e.token)
+	e.v, e.token = v, token
+}
+
+// Len returns the number of distinct indicators pending.
+func (w *Writer) Len() int { return len(w.pending) }
+
+// Due reports whether the window is full (MaxPending verdicts added) or old (FlushInterval).
+func (w *Writer) Due() bool {
+	return w.tokens >= w.cfg.MaxPending || (w.tokens > 0 && w.now().Sub(w.oldest) >= w.cfg.FlushInterval)
+}
+
+// Ready reports whether ThreatQ calls may be attempted (breaker closed or half-open).
+func (w *Writer) Ready() bool { return w.cb.State() != gobreaker.StateOpen }
+
+// BreakerState returns "closed", "half-open" or "open".
+func (w *Writer) BreakerState() string { return w.cb.State().String() }
+
+// Probe makes one cheap ThreatQ call through the breaker when it is not closed (the half-open
+// probe). It returns nil when the breaker is closed afterwards, ErrPaused while it is open.
+func (w *Writer) Probe(ctx context.Context) error {
+	if w.cb.State() == gobreaker.StateClosed {
+		return nil
+	}
+	_, err := w.cb.Execute(func() (any, error) { return nil, w.tq.Ping(ctx) })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return ErrPaused
+	}
+	return err
+}
+
+// DeadLetter is a verdict ThreatQ rejected; Message is ThreatQ's error text.
+type DeadLetter struct {
+	Token   any
+	Verdict events.Verdict
+	Message string
+}
+
+// FlushResult says what happened to the tokens of one Flush.
+type FlushResult struct {
+	Acked   []any        // written, skipped (unchanged) or superseded: commit these
+	Dead    []DeadLetter // send to the DLQ, then commit
+	Written int          // indicators written
+	Skipped int          // indicators skipped (fingerprint unchanged)
+	Calls   int          // ThreatQ calls made (including retries)
+}
+
+type item struct {
+	e   *entry
+	p   payload
+	rec *Record // last write, nil when unknown
+}
+
+// Flush writes the pending verdicts. On success every token is in Acked or Dead. On error
+// (ErrPaused, a ThreatQ outage after retries, ctx) the result still lists what was finished, and
+// the rest stays pending for the next Flush; writes are idempotent upserts, so retrying is safe.
+func (w *Writer) Flush(ctx context.Context) (FlushResult, error) {
+	var res FlushResult
+	if len(w.pending) == 0 {
+		w.tokens = 0
+		return res, nil
+	}
+	if !w.Ready() {
+		return res, ErrPaused
+	}
+	entries := make([]*entry, 0, len(w.pending))
+	for _, e := range w.pending {
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b *entry) int { return compareU64(a.seq, b.seq) })
+
+	items := make([]*item, 0, len(entries))
+	keys := make([]string, 0, len(entries))
+	for _, e := range entries {
+		p, err := w.build(e.v)
+		if err != nil {
+			w.dead(&res, e, err.Error())
+			continue
+		}
+		items = append(items, &item{e: e, p: p})
+		keys = append(keys, p.key)
+	}
+	recs, err := w.store.GetMany(ctx, keys)
+	if err != nil {
+		// Without fingerprints everything is rewritten: safe (upserts), only slower.
+		w.logger.WarnContext(ctx, "fingerprint store unavailable, writing without skip", "err", err)
+		recs = nil
+	}
+	toWrite := items[:0]
+	for _, it := range items {
+		if r, ok := recs[it.p.key]; ok {
+			it.rec = &r
+			if r.Fingerprint == it.p.fp && !r.Removed {
+				res.Skipped++
+				w.ack(&res, it.e)
+				continue
+			}
+		}
+		toWrite = append(toWrite, it)
+	}
+	if res.Skipped > 0 {
+		w.metrics.Skipped(res.Skipped)
+	}
+
+	written := map[string]Record{}
+	var flushErr error
+	for start := 0; start < len(toWrite) && flushErr == nil; start += w.cfg.BatchSize {
+		chunk := toWrite[start:min(start+w.cfg.BatchSize, len(toWrite))]
+		flushErr = w.writeChunk(ctx, chunk, &res, written)
+	}
+	if len(written) > 0 {
+		if err := w.store.SetMany(ctx, written); err != nil {
+			w.logger.WarnContext(ctx, "fingerprint store write failed", "err", err, "records", len(written))
+		}
+		w.metrics.Written(len(written))
+	}
+	if len(w.pending) == 0 {
+		w.tokens = 0
+	}
+	return res, flushErr
+}
+
+// writeChunk consumes one batch; on a validation error it splits the batch in halves until the
+// offending records are isolated.
+func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult, written map[string]Record) error {
+	ins := make([]threatq.Indicator, len(chunk))
+	for i, it := range chunk {
+		ins[i] = it.p.ind
+		if it.rec != nil {
+			// Probably existing: attributes are reconciled after consume instead of appended.
+			ins[i].Attributes = nil
+		}
+	}
+	results, err := call(ctx, w, res, "consume", func(ctx context.Context) ([]threatq.Result, error) {
+		return w.tq.Consume(ctx, ins)
+	})
+	if errors.Is(err, threatq.ErrValidation) {
+		if len(chunk) == 1 {
+			w.dead(res, chunk[0].e, errText(err))
+			return nil
+		}
+		mid := len(chunk) / 2
+		if err := w.writeChunk(ctx, chunk[:mid], res, written); err != nil {
+			return err
+		}
+		return w.writeChunk(ctx, chunk[mid:], res, written)
+	}
+	if err != nil {
+		return fmt.Errorf("consume %d indicators: %w", len(chunk), err)
+	}
+	for i, it := range chunk {
+		rec, err := w.finish(ctx, it, results[i], res)
+		if errors.Is(err, threatq.ErrValidation) || errors.Is(err, threatq.ErrUnresolved) {
+			w.dead(res, it.e, errText(err))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("update indicator %s: %w", it.p.key, err)
+		}
+		written[it.p.key] = rec
+		res.Written++
+		w.ack(res, it.e)
+	}
+	return nil
+}
+
+// finish applies what consume cannot: attribute replacement, status of an existing indicator, score.
+func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *FlushResult) (Record, error) {
+	p, old := it.p, it.rec
+	rec := Record{
+		Fingerprint: p.fp, ThreatQID: r.ID, Status: p.ind.Status, Score: -1, ObservedScore: -1,
+		Action: it.e.v.Action, Priority: it.e.v.Priority, AttrNames: p.attrNames, AttrsFP: p.attrsFP,
+		WrittenAt: w.now().UTC(),
+	}
+	owned := append(slices.Clone(w.cfg.OwnedAttributes), p.attrNames...)
+	if old != nil {
+		owned = append(owned, old.AttrNames...)
+	}
+	switch {
+	case !r.Existing && old == nil:
+		// New, attributes went with consume.
+	case !r.Existing:
+		// Re-created (was deleted): nothing to replace, add all.
+		if _, err := callVoid(ctx, w, res, "replace attributes", func(ctx context.Context) error {
+			_, err := w.tq.ReplaceAttributes(ctx, r.ID, w.cfg.SourceName, owned, p.ind.Attributes, []threatq.Attribute{})
+			return err
+		}); err != nil {
+			return Record{}, err
+		}
+	case old == nil || old.AttrsFP != p.attrsFP || old.ThreatQID != r.ID:
+		if _, err := callVoid(ctx, w, res, "replace attributes", func(ctx context.Context) error {
+			_, err := w.tq.ReplaceAttributes(ctx, r.ID, w.cfg.SourceName, owned, p.ind.Attributes, nil)
+			return err
+		}); err != nil {
+			return Record{}, err
+		}
+	}
+	if r.Existing {
+		status, err := w.reconcileStatus(ctx, it, r, res)
+		if err != nil {
+			return Record{}, err
+		}
+		rec.Status = status
+		if old != nil && status == old.Status {
+			rec.ObservedStatus = old.ObservedStatus
+		}
+	}
+	if p.score >= 0 && (old == nil || !r.Existing || old.Score != p.score) {
+		if _, err := callVoid(ctx, w, res, "set score", func(ctx context.Context) error {
+			return w.tq.SetScore(ctx, r.ID, p.score)
+		}); err != nil {
+			return Record{}, err
+		}
+	}
+	switch {
+	case p.score >= 0:
+		rec.Score = p.score
+	case old != nil && r.Existing:
+		rec.Score = old.Score // a manual score Vigil set earlier stays until changed
+	}
+	if old != nil && r.Existing && rec.Score == old.Score {
+		rec.ObservedScore = old.ObservedScore
+	}
+	return rec, nil
+}
+
+// reconcileStatus decides the status of an existing indicator and returns the status Vigil owns
+// afterwards ("" when none). Vigil changes a status only if it set the current one itself (so an
+// analyst's decision is never overwritten) unless OverrideStatus is set.
+func (w *Writer) reconcileStatus(ctx context.Context, it *item, r threatq.Result, res *FlushResult) (string, error) {
+	want, old := it.p.ind.Status, it.rec
+	prev := ""
+	if old != nil {
+		prev = old.Status
+	}
+	if it.p.keep || strings.EqualFold(r.Status, want) {
+		if strings.EqualFold(r.Status, want) {
+			return want, nil
+		}
+		return prev, nil
+	}
+	vigilOwns := old != nil && old.Status != "" && (r.Status == "" || strings.EqualFold(r.Status, old.Status))
+	if !vigilOwns && !w.cfg.OverrideStatus {
+		w.logger.DebugContext(ctx, "threatq status left as set by someone else", "key", it.p.key, "status", r.Status, "wanted", want)
+		return prev, nil
+	}
+	if _, err := callVoid(ctx, w, res, "set status", func(ctx context.Context) error {
+		return w.tq.SetStatus(ctx, r.ID, want)
+	}); err != nil {
+		return "", err
+	}
+	return want, nil
+}
+
+func (w *Writer) ack(res *FlushResult, e *entry) {
+	res.Acked = append(res.Acked, e.token)
+	res.Acked = append(res.Acked, e.others...)
+	w.drop(e)
+}
+
+func (w *Writer) dead(res *FlushResult, e *entry, msg string) {
+	res.Dead = append(res.Dead, DeadLetter{Token: e.token, Verdict: e.v, Message: msg})
+	res.Acked = append(res.Acked, e.others...)
+	w.metrics.DeadLettered(1)
+	w.drop(e)
+}
+
+func (w *Writer) drop(e *entry) {
+	delete(w.pending, e.v.Indicator.Key())
+	w.tokens -= 1 + len(e.others)
+	if w.tokens < 0 {
+		w.tokens = 0
+	}
+}
+
+// errText is ThreatQ's error text when err carries one.
+func errText(err error) string {
+	var ae *threatq.APIError
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
+}
+
+// call runs one ThreatQ call through the breaker with bounded exponential backoff (jittered),
+// honouring Retry-After. An open breaker yields ErrPaused without calling.
+func call[T any](ctx context.Context, w *Writer, res *FlushResult, op string, f func(context.Context) (T, error)) (T, error) {
+	var zero T
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = w.cfg.RetryInitial
+	bo.MaxInterval = w.cfg.RetryMax
+	bo.Reset()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		out, err := w.cb.Execute(func() (any, error) { return f(ctx) })
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return zero, ErrPaused
+		}
+		res.Calls++
+		w.metrics.Call(op, time.Since(start), err)
+		if err == nil {
+			v, _ := out.(T)
+			return v, nil
+		}
+		if !threatq.Retryable(err) || attempt >= w.cfg.MaxAttempts || ctx.Err() != nil {
+			return zero, err
+		}
+		wait := bo.NextBackOff()
+		if ra := threatq.RetryAfter(err); ra > 0 {
+			wait = min(ra, w.cfg.MaxRetryAfter)
+		}
+		if wait == backoff.Stop {
+			return zero, err
+		}
+		if err := w.sleep(ctx, wait); err != nil {
+			return zero, err
+		}
+	}
+}
+
+func callVoid(ctx context.Context, w *Writer, res *FlushResult, op string, f func(context.Context) error) (struct{}, error) {
+	return call(ctx, w, res, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
