@@ -1,0 +1,152 @@
+package state
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/pkg/events"
+)
+
+// fakeClock is a settable clock.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *fakeClock) Set(t time.Time)     { c.ns.Store(t.UnixNano()) }
+func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+
+var runID = time.Now().UnixNano()
+
+// uniq returns an indicator value unique to this test run and n.
+func uniq(n int) string {
+	return fmt.Sprintf("2001:db8:%x:%x::%x", uint16(runID>>32), uint16(runID>>16)^uint16(runID), n)
+}
+
+func rec(ip string, offset int64, at time.Time, action, asset string, sev int32) events.Enrichment {
+	return events.Enrichment{Observation: events.Observation{
+		Indicator: events.Indicator{Type: events.TypeIPv4, Value: ip},
+		EventTime: at,
+		Producer:  events.Producer{Topic: "raw.fw", Partition: 3, Offset: offset},
+		Sighting:  events.Sighting{AssetIP: asset, Action: action, Direction: events.DirectionInbound, Severity: sev, Count: 1},
+	}}
+}
+
+// runContract checks the Store contract; newStore returns a fresh store on
+// the given clock. Indicator values are unique per run so a shared Redis
+// holds no state from earlier runs.
+func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time) Store) {
+	t.Run("windows and counters", func(t *testing.T) {
+		clk := &fakeClock{}
+		t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		ip := uniq(1)
+		batch := []events.Enrichment{
+			rec(ip, 1, t0.Add(-10*time.Minute), events.ActionBlocked, "10.0.0.1", 2),
+			rec(ip, 2, t0.Add(-3*time.Hour), events.ActionAllowed, "10.0.0.2", 4),
+			rec(ip, 3, t0.Add(-48*time.Hour), events.ActionAlerted, "10.0.0.3", 1),
+			rec(ip, 4, t0.Add(-30*24*time.Hour), events.ActionBlocked, "10.0.0.1", 0),
+		}
+		for i := range batch {
+			batch[i].Observation.Producer.Topic = fmt.Sprintf("raw.fw.%d.%s", runID, t.Name())
+		}
+		sums, err := s.Apply(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sums) != 4 {
+			t.Fatalf("len = %d", len(sums))
+		}
+		if sums[0].Count != 1 || sums[0].Count1h != 1 {
+			t.Errorf("first summary = %+v", sums[0])
+		}
+		got := sums[3]
+		want := events.SightingSummary{Count: 4, Count1h: 1, Count24h: 2, Count7d: 3, DistinctAssets: 3, Allowed: 1, Blocked: 2, Alerted: 1, BlockedShare: 0.5, MaxSeverity: 4}
+		if got.Count != want.Count || got.Count1h != want.Count1h || got.Count24h != want.Count24h || got.Count7d != want.Count7d ||
+			got.DistinctAssets != want.DistinctAssets || got.Allowed != want.Allowed || got.Blocked != want.Blocked ||
+			got.Alerted != want.Alerted || got.BlockedShare != want.BlockedShare || got.MaxSeverity != want.MaxSeverity {
+			t.Errorf("summary = %+v, want %+v", got, want)
+		}
+		if !got.FirstSeen.Equal(t0.Add(-30*24*time.Hour)) || !got.LastSeen.Equal(t0.Add(-10*time.Minute)) {
+			t.Errorf("first/last = %v / %v", got.FirstSeen, got.LastSeen)
+		}
+		// Two hours later the 1 h window is empty, and the sighting from 3 h ago
+		// is still within 24 h.
+		clk.Add(2 * time.Hour)
+		sums, err = s.Apply(t.Context(), []events.Enrichment{batch[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := sums[0]; s.Count != 4 || s.Count1h != 0 || s.Count24h != 2 {
+			t.Errorf("after 2h = %+v", s)
+		}
+	})
+	t.Run("replay is counted once", func(t *testing.T) {
+		clk := &fakeClock{}
+		t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		topic := fmt.Sprintf("raw.ids.%d", runID)
+		batch := make([]events.Enrichment, 0, 20)
+		for i := range 20 {
+			e := rec(uniq(2), int64(i), t0.Add(-time.Minute), events.ActionBlocked, fmt.Sprintf("10.1.0.%d", i%5), 3)
+			e.Observation.Producer.Topic = topic
+			e.Observation.Sighting.Count = 2
+			batch = append(batch, e)
+		}
+		first, err := s.Apply(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Replay the whole batch, then a batch with the record twice.
+		again, err := s.Apply(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup, err := s.Apply(t.Context(), []events.Enrichment{batch[3], batch[3]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := first[len(first)-1]
+		if last.Count != 40 || last.Blocked != 40 || last.DistinctAssets != 5 {
+			t.Errorf("first pass = %+v, want count 40, 5 assets", last)
+		}
+		for _, s := range append(again, dup...) {
+			if s.Count != 40 || s.Count1h != 40 {
+				t.Fatalf("replayed summary = %+v, want unchanged count 40", s)
+			}
+		}
+		// Same offset, different indicator: counted.
+		other := batch[0]
+		other.Observation.Indicator.Value = uniq(3)
+		sums, err := s.Apply(t.Context(), []events.Enrichment{other})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sums[0].Count != 2 {
+			t.Errorf("other indicator count = %d, want 2", sums[0].Count)
+		}
+	})
+	t.Run("last verdicts", func(t *testing.T) {
+		clk := &fakeClock{}
+		clk.Set(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
+		s := newStore(t, clk.Now)
+		k := "ipv6:" + uniq(4)
+		missing := fmt.Sprintf("ipv4:never-%d", runID)
+		dec := clk.Now().Add(-time.Hour)
+		if err := s.SaveVerdicts(t.Context(), []LastVerdict{{Key: k, Priority: 7, Level: "high", Action: "block", DecidedAt: dec, EmittedAt: dec}}); err != nil {
+			t.Fatal(err)
+		}
+		vs, ok, err := s.LastVerdicts(t.Context(), []string{k, missing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok[0] || ok[1] {
+			t.Fatalf("ok = %v", ok)
+		}
+		if v := vs[0]; v.Priority != 7 || v.Level != "high" || v.Action != "block" || !v.DecidedAt.Equal(dec) || !v.EmittedAt.Equal(dec) {
+			t.Errorf("verdict = %+v", v)
+		}
+	})
+}

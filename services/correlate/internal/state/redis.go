@@ -1,0 +1,228 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigilsec/vigil/pkg/events"
+)
+
+// KeyPrefix prefixes every key the Redis store writes.
+const KeyPrefix = "vigil:corr:"
+
+// applyScript dedupes one record and updates the indicator's counters, then
+// returns its summary. Keys: seen, counters hash, minute buckets, hour
+// buckets, asset HyperLogLog. See Redis.Apply for ARGV.
+var applyScript = redis.NewScript(`
+local n = tonumber(ARGV[2])
+local t = tonumber(ARGV[3])
+local now = tonumber(ARGV[8])
+local shortMin, medHours, longHours = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local nowMin, nowHour = math.floor(now / 60000), math.floor(now / 3600000)
+local shortFrom, medFrom, longFrom = nowMin - shortMin + 1, nowHour - medHours + 1, nowHour - longHours + 1
+local function d(x) return string.format('%d', x) end
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  local h = KEYS[2]
+  redis.call('HINCRBY', h, 'count', n)
+  if ARGV[4] ~= '' then redis.call('HINCRBY', h, 'a:' .. ARGV[4], n) end
+  redis.call('HINCRBY', h, 'd:' .. ARGV[5], n)
+  local first = tonumber(redis.call('HGET', h, 'first') or '0')
+  if first == 0 or t < first then redis.call('HSET', h, 'first', d(t)) end
+  local last = tonumber(redis.call('HGET', h, 'last') or '0')
+  if t > last then redis.call('HSET', h, 'last', d(t)) end
+  local sev = tonumber(redis.call('HGET', h, 'sev') or '0')
+  if tonumber(ARGV[6]) > sev then redis.call('HSET', h, 'sev', ARGV[6]) end
+  local m, hr = math.floor(t / 60000), math.floor(t / 3600000)
+  if m >= shortFrom then redis.call('HINCRBY', KEYS[3], d(m), n) end
+  if hr >= longFrom then redis.call('HINCRBY', KEYS[4], d(hr), n) end
+  if ARGV[7] ~= '' then redis.call('PFADD', KEYS[5], ARGV[7]) end
+  for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[12]) end
+end
+local function sum(key, from, to, from2)
+  local all = redis.call('HGETALL', key)
+  local total, total2, stale = 0, 0, {}
+  for i = 1, #all, 2 do
+    local k, v = tonumber(all[i]), tonumber(all[i + 1])
+    if k < from then
+      stale[#stale + 1] = all[i]
+    elseif k <= to then
+      total = total + v
+      if from2 and k >= from2 then total2 = total2 + v end
+    end
+  end
+  for i = 1, #stale, 1000 do
+    redis.call('HDEL', key, unpack(stale, i, math.min(i + 999, #stale)))
+  end
+  return total, total2
+end
+local c1 = sum(KEYS[3], shortFrom, nowMin, nil)
+local c7, c24 = sum(KEYS[4], longFrom, nowHour, medFrom)
+local f = redis.call('HMGET', KEYS[2], 'count', 'first', 'last', 'a:allowed', 'a:blocked', 'a:alerted', 'sev')
+local out = {0, c1, c24, c7, redis.call('PFCOUNT', KEYS[5]), 0, 0, 0, 0, 0, 0}
+local idx = {1, 6, 7, 8, 9, 10, 11}
+for i = 1, 7 do out[idx[i]] = tonumber(f[i] or '0') end
+return out
+`)
+
+// Redis is the shared [Store] on Redis (standalone, Sentinel or Cluster).
+type Redis struct {
+	client redis.UniversalClient
+	cfg    Config
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a store on client and loads its script. The client is
+// owned by the caller.
+func NewRedis(ctx context.Context, client redis.UniversalClient, cfg Config) (*Redis, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := applyScript.Load(ctx, client).Err(); err != nil {
+		return nil, fmt.Errorf("load state script: %w", err)
+	}
+	return &Redis{client: client, cfg: cfg}, nil
+}
+
+func tag(key string) string { return KeyPrefix + "{" + key + "}" }
+
+// Apply implements [Store] in one pipelined round trip (one EVALSHA per
+// record). If Redis lost the script (restart), it is loaded again and the
+// batch is re-sent once; records already applied are deduplicated.
+func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	out, err := r.apply(ctx, batch)
+	if err != nil && isNoScript(err) {
+		if lerr := applyScript.Load(ctx, r.client).Err(); lerr != nil {
+			return nil, fmt.Errorf("reload state script: %w", lerr)
+		}
+		out, err = r.apply(ctx, batch)
+	}
+	return out, err
+}
+
+func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
+
+func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error) {
+	now := r.cfg.Now()
+	w := r.cfg.Windows
+	common := []any{
+		strconv.FormatInt(now.UnixMilli(), 10),
+		strconv.FormatInt(int64(w.Short/time.Minute), 10),
+		strconv.FormatInt(int64(w.Medium/time.Hour), 10),
+		strconv.FormatInt(int64(w.Long/time.Hour), 10),
+		strconv.FormatInt(r.cfg.StateTTL.Milliseconds(), 10),
+	}
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i := range batch {
+		e := &batch[i]
+		o := e.Observation
+		base := tag(o.Indicator.Key())
+		dir := o.Sighting.Direction
+		if dir == "" {
+			dir = events.DirectionUnknown
+		}
+		keys := []string{base + ":seen:" + seenID(o), base + ":h", base + ":m", base + ":hr", base + ":hll"}
+		args := append([]any{
+			strconv.FormatInt(r.cfg.SeenTTL.Milliseconds(), 10),
+			strconv.FormatInt(sightingCount(e), 10),
+			strconv.FormatInt(eventTime(e, now).UnixMilli(), 10),
+			o.Sighting.Action,
+			dir,
+			strconv.FormatInt(int64(o.Sighting.Severity), 10),
+			assetID(o.Sighting),
+		}, common...)
+		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("apply sightings: %w", err)
+	}
+	out := make([]events.SightingSummary, len(batch))
+	for i, c := range cmds {
+		vals, err := c.Int64Slice()
+		if err != nil || len(vals) != 11 {
+			return nil, fmt.Errorf("apply sightings: reply %d: %w", i, errors.Join(err, errBadReply))
+		}
+		s := events.SightingSummary{
+			Count: vals[0], Count1h: vals[1], Count24h: vals[2], Count7d: vals[3], DistinctAssets: vals[4],
+			Allowed: vals[7], Blocked: vals[8], Alerted: vals[9], MaxSeverity: int32(vals[10]),
+		}
+		if vals[5] > 0 {
+			s.FirstSeen = time.UnixMilli(vals[5]).UTC()
+		}
+		if vals[6] > 0 {
+			s.LastSeen = time.UnixMilli(vals[6]).UTC()
+		}
+		blockedShare(&s)
+		out[i] = s
+	}
+	return out, nil
+}
+
+var errBadReply = errors.New("unexpected script reply")
+
+// LastVerdicts implements [Store] in one pipelined round trip.
+func (r *Redis) LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict, []bool, error) {
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, tag(k)+":v")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("get verdicts: %w", err)
+	}
+	out := make([]LastVerdict, len(keys))
+	ok := make([]bool, len(keys))
+	for i, c := range cmds {
+		m := c.Val()
+		if len(m) == 0 {
+			continue
+		}
+		p, _ := strconv.ParseInt(m["priority"], 10, 32)
+		dec, _ := strconv.ParseInt(m["decided_at"], 10, 64)
+		emit, _ := strconv.ParseInt(m["emitted_at"], 10, 64)
+		out[i] = LastVerdict{Key: keys[i], Priority: int32(p), Level: m["level"], Action: m["action"]}
+		if dec > 0 {
+			out[i].DecidedAt = time.UnixMilli(dec).UTC()
+		}
+		if emit > 0 {
+			out[i].EmittedAt = time.UnixMilli(emit).UTC()
+		}
+		ok[i] = true
+	}
+	return out, ok, nil
+}
+
+// SaveVerdicts implements [Store] in one pipelined round trip.
+func (r *Redis) SaveVerdicts(ctx context.Context, vs []LastVerdict) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	pipe := r.client.Pipeline()
+	for _, v := range vs {
+		k := tag(v.Key) + ":v"
+		pipe.HSet(ctx, k,
+			"priority", strconv.FormatInt(int64(v.Priority), 10),
+			"level", v.Level,
+			"action", v.Action,
+			"decided_at", strconv.FormatInt(v.DecidedAt.UnixMilli(), 10),
+			"emitted_at", strconv.FormatInt(v.EmittedAt.UnixMilli(), 10))
+		pipe.PExpire(ctx, k, r.cfg.StateTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("save verdicts: %w", err)
+	}
+	return nil
+}

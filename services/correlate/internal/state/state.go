@@ -1,0 +1,152 @@
+// Package state keeps per-indicator correlation telemetry: sightings in
+// sliding windows, distinct internal assets, allowed/blocked/alerted counts,
+// directions, first/last seen, highest severity and the last verdict.
+//
+// Two implementations share one contract: [Redis] (go-redis v9, shared by
+// all replicas, so a consumer-group rebalance moves partition ownership
+// without losing state) and [Memory] (embedded default, one process).
+//
+// # Replay safety
+//
+// Each record is deduplicated on its source coordinates: the raw topic,
+// partition and offset from events.Producer plus the indicator key (one raw
+// record can carry several indicators). The Redis implementation does a
+// SET NX of vigil:corr:{<key>}:seen:<topic>:<partition>:<offset> with a TTL
+// (default 8 days, longer than the longest window) inside the same Lua script
+// that updates the counters, so "seen" and "counted" are one atomic step. A
+// per-partition high-water mark was rejected: records of one partition are
+// applied as independent per-indicator scripts, so after a crash in the
+// middle of a pipeline some records of a batch are counted and others are
+// not, and a single mark per partition cannot say which; it would also
+// miscount when one raw record yields several indicators. The key carries the
+// indicator in braces so that all keys of one indicator live in one Redis
+// Cluster slot, as a script requires.
+//
+// # Windows
+//
+// Sightings are summed in buckets, not stored one by one, so memory per
+// indicator is bounded: per-minute buckets for the short window (default
+// 1 h, at most 6 h) and per-hour buckets for the medium and long windows
+// (default 24 h and 7 d, at most 30 d). Medium and long counts therefore
+// have hour granularity at the window's old edge. Buckets are keyed by the
+// event time; windows end at the store clock's now.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigilsec/vigil/pkg/events"
+)
+
+// ErrInvalidConfig is returned by the constructors for unusable window settings.
+var ErrInvalidConfig = errors.New("invalid state config")
+
+// Windows are the sliding windows reported as Count1h, Count24h and Count7d.
+type Windows struct {
+	Short  time.Duration // default 1h, minute buckets, <= 6h
+	Medium time.Duration // default 24h, hour buckets
+	Long   time.Duration // default 7d, hour buckets, <= 30d
+}
+
+// Config tunes a store.
+type Config struct {
+	Windows Windows
+	// SeenTTL is how long a record's source coordinates are remembered for
+	// deduplication; default and minimum is Long + 1 day.
+	SeenTTL time.Duration
+	// StateTTL expires the state of an indicator not seen for this long;
+	// default Long + 7 days.
+	StateTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Windows.Short == 0 {
+		c.Windows.Short = time.Hour
+	}
+	if c.Windows.Medium == 0 {
+		c.Windows.Medium = 24 * time.Hour
+	}
+	if c.Windows.Long == 0 {
+		c.Windows.Long = 7 * 24 * time.Hour
+	}
+	w := c.Windows
+	if w.Short < time.Minute || w.Short > 6*time.Hour || w.Medium < time.Hour || w.Long < w.Medium || w.Long > 30*24*time.Hour || w.Medium < w.Short {
+		return fmt.Errorf("windows %v/%v/%v: %w", w.Short, w.Medium, w.Long, ErrInvalidConfig)
+	}
+	if minTTL := w.Long + 24*time.Hour; c.SeenTTL < minTTL {
+		c.SeenTTL = minTTL
+	}
+	if c.StateTTL == 0 {
+		c.StateTTL = w.Long + 7*24*time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// LastVerdict is the previous decision for an indicator, used for the
+// previous priority and the re-emit decision.
+type LastVerdict struct {
+	Key       string // indicator key
+	Priority  int32
+	Level     string
+	Action    string
+	DecidedAt time.Time
+	EmittedAt time.Time // when a verdict was last published
+}
+
+// Store is the contract both implementations satisfy. All methods are safe
+// for concurrent use; ctx bounds the call only.
+type Store interface {
+	// Apply records the sightings of a batch (each record at most once, see
+	// the package doc) and returns, per input in order, the summary after
+	// that record was applied. A replayed record changes nothing and gets the
+	// current summary.
+	Apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error)
+	// LastVerdicts returns the stored last verdict per key; ok is false for
+	// keys without one.
+	LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict, []bool, error)
+	// SaveVerdicts stores the last verdict of each indicator.
+	SaveVerdicts(ctx context.Context, vs []LastVerdict) error
+}
+
+func sightingCount(e *events.Enrichment) int64 {
+	if c := e.Observation.Sighting.Count; c > 0 {
+		return int64(c)
+	}
+	return 1
+}
+
+func assetID(s events.Sighting) string {
+	if s.AssetIP != "" {
+		return s.AssetIP
+	}
+	return s.AssetHost
+}
+
+func eventTime(e *events.Enrichment, now time.Time) time.Time {
+	t := e.Observation.EventTime
+	if t.IsZero() {
+		t = e.Observation.IngestTime
+	}
+	if t.IsZero() || t.After(now) {
+		t = now // future times (clock skew) count as now
+	}
+	return t
+}
+
+func seenID(o events.Observation) string {
+	return fmt.Sprintf("%s:%d:%d", o.Producer.Topic, o.Producer.Partition, o.Producer.Offset)
+}
+
+func blockedShare(s *events.SightingSummary) {
+	if s.Count > 0 {
+		s.BlockedShare = float64(s.Blocked) / float64(s.Count)
+	}
+}
