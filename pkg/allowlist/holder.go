@@ -37,3 +37,9 @@ func (h *Holder) Match(ind events.Indicator) (events.ListMatch, bool) {
 	}
 	return h.base.Load().Match(ind)
 }
+
+// MatchAll returns every matching list, overlay matches first.
+func (h *Holder) MatchAll(ind events.Indicator) []events.ListMatch {
+	out := h.overlay.Load().MatchAll(ind)
+	return append(out, h.base.Load().MatchAll(ind)...)
+}
