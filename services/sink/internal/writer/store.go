@@ -24,11 +24,15 @@ type Record struct {
 	AttrNames   []string  `json:"attr_names,omitempty"` // attribute names Vigil wrote last time
 	AttrsFP     string    `json:"attrs_fp,omitempty"`   // fingerprint of the attribute set last written
 	WrittenAt   time.Time `json:"written_at"`
-	// ObservedStatus and ObservedScore are the last analyst state the feedback poller reported,
-	// so one change is reported once. Empty / -1 when none.
-	ObservedStatus string  `json:"obs_status,omitempty"`
-	ObservedScore  float64 `json:"obs_score"`
-	Removed        bool    `json:"removed,omitempty"` // the poller saw the indicator deleted
+	// Observed is the last analyst state the feedback poller reported (nil: none), so that one
+	// change is reported once.
+	Observed *Observed `json:"obs,omitempty"`
+}
+
+// Observed is an indicator state read back from ThreatQ.
+type Observed struct {
+	Status string  `json:"status,omitempty"`
+	Score  float64 `json:"score"` // manual score, -1 none
 }
 
 // FingerprintStore keeps one Record per indicator key ("type:value").
@@ -79,6 +83,10 @@ func (m *MemoryStore) Len() int {
 
 func clone(r Record) Record {
 	r.AttrNames = append([]string(nil), r.AttrNames...)
+	if r.Observed != nil {
+		o := *r.Observed
+		r.Observed = &o
+	}
 	return r
 }
 

@@ -279,7 +279,7 @@ func (w *Writer) Flush(ctx context.Context) (FlushResult, error) {
 	for _, it := range items {
 		if r, ok := recs[it.p.key]; ok {
 			it.rec = &r
-			if r.Fingerprint == it.p.fp && !r.Removed {
+			if r.Fingerprint == it.p.fp {
 				res.Skipped++
 				w.ack(&res, it.e)
 				continue
@@ -357,7 +357,7 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *FlushResult) (Record, error) {
 	p, old := it.p, it.rec
 	rec := Record{
-		Fingerprint: p.fp, ThreatQID: r.ID, Status: p.ind.Status, Score: -1, ObservedScore: -1,
+		Fingerprint: p.fp, ThreatQID: r.ID, Status: p.ind.Status, Score: -1,
 		Action: it.e.v.Action, Priority: it.e.v.Priority, AttrNames: p.attrNames, AttrsFP: p.attrsFP,
 		WrittenAt: w.now().UTC(),
 	}
@@ -390,9 +390,6 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *Fl
 			return Record{}, err
 		}
 		rec.Status = status
-		if old != nil && status == old.Status {
-			rec.ObservedStatus = old.ObservedStatus
-		}
 	}
 	if p.score >= 0 && (old == nil || !r.Existing || old.Score != p.score) {
 		if _, err := callVoid(ctx, w, res, "set score", func(ctx context.Context) error {
@@ -407,8 +404,8 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *Fl
 	case old != nil && r.Existing:
 		rec.Score = old.Score // a manual score Vigil set earlier stays until changed
 	}
-	if old != nil && r.Existing && rec.Score == old.Score {
-		rec.ObservedScore = old.ObservedScore
+	if old != nil && r.Existing && rec.Status == old.Status && rec.Score == old.Score {
+		rec.Observed = old.Observed // the analyst state last reported still stands
 	}
 	return rec, nil
 }
