@@ -282,7 +282,7 @@ func (c *Client) QueryUpdatedSince(ctx context.Context, since time.Time, limit, 
 		"criteria": map[string]any{},
 		"filters":  map[string]any{"updated_at": map[string]string{"+gte": since.UTC().Format(TimeLayout)}},
 	}
-	return c.Query(ctx, body, "updated_at,id", limit, offset)
+	return c.Query(ctx, body, "updated_at", limit, offset)
 }
 
 // Attributes lists the attribute values of an indicator.
