@@ -1,0 +1,398 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/pkg/events"
+)
+
+// Reason codes. Exposure codes start with criminalip., exposure., abuseipdb.
+// or greynoise.; telemetry codes with sightings., asset. or ids.
+const (
+	CodeCIPInbound       = "criminalip.inbound"
+	CodeCIPOutbound      = "criminalip.outbound"
+	CodeMalicious        = "exposure.malicious"
+	CodeVPN              = "exposure.vpn"
+	CodeProxy            = "exposure.proxy"
+	CodeTor              = "exposure.tor"
+	CodeHosting          = "exposure.hosting"
+	CodeCloud            = "exposure.cloud"
+	CodeScanner          = "exposure.scanner"
+	CodeDarkweb          = "exposure.darkweb"
+	CodeOpenPorts        = "exposure.open_ports"
+	CodeCriticalCVE      = "exposure.critical_cve"
+	CodeAbuseIPDB        = "abuseipdb.confidence"
+	CodeGreyNoise        = "greynoise.classification"
+	CodeSightings        = "sightings.count_24h"
+	CodeAssets           = "sightings.assets"
+	CodeAssetCriticality = "asset.criticality"
+	CodeIDSSeverity      = "ids.severity"
+	CodeAllBlocked       = "sightings.all_blocked"
+	CodeWarninglist      = "warninglist"
+	CodePartner          = "safeguard.partner_list"
+	CodeReview           = "safeguard.review_before_block"
+	CodeAnnotateOnly     = "safeguard.annotate_only"
+	CodeDecay            = "decay"
+)
+
+var scoreNames = map[int32]string{1: "Safe", 2: "Low", 3: "Moderate", 4: "Dangerous", 5: "Critical"}
+
+// Asset is the internal asset an indicator was seen with.
+type Asset struct {
+	Name        string
+	Criticality string
+	Owner       string
+}
+
+// Previous is the last published verdict of an indicator.
+type Previous struct {
+	Priority  int32
+	Level     string
+	Action    string
+	EmittedAt time.Time
+}
+
+// Input is everything a verdict is computed from.
+type Input struct {
+	Enrichment *events.Enrichment
+	Summary    events.SightingSummary
+	Asset      *Asset            // nil when unknown
+	Lists      []events.ListMatch // allow-list and warninglist matches
+	Previous   *Previous         // nil when none
+	Now        time.Time
+}
+
+func isExposure(code string) bool {
+	return strings.HasPrefix(code, "criminalip.") || strings.HasPrefix(code, "exposure.") ||
+		strings.HasPrefix(code, "abuseipdb.") || strings.HasPrefix(code, "greynoise.")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "Yes"
+	}
+	return "No"
+}
+
+// evidence returns the weighted contributions of one input.
+func (p *Policy) evidence(in Input) []events.Reason {
+	var rs []events.Reason
+	add := func(code, text string, w float64) {
+		if w != 0 {
+			rs = append(rs, events.Reason{Code: code, Text: text, Weight: w})
+		}
+	}
+	ev, x := p.Scoring.Evidence, in.Enrichment.Exposure
+	add(CodeCIPInbound, CodeCIPInbound+"="+scoreNames[x.InboundScore], ev.CriminalIPInbound.weight(x.InboundScore))
+	add(CodeCIPOutbound, CodeCIPOutbound+"="+scoreNames[x.OutboundScore], ev.CriminalIPOutbound.weight(x.OutboundScore))
+	flags := []struct {
+		code string
+		on   bool
+		w    float64
+	}{
+		{CodeMalicious, x.Malicious, ev.Malicious}, {CodeVPN, x.VPN, ev.VPN}, {CodeProxy, x.Proxy, ev.Proxy},
+		{CodeTor, x.Tor, ev.Tor}, {CodeHosting, x.Hosting, ev.Hosting}, {CodeCloud, x.Cloud, ev.Cloud},
+		{CodeScanner, x.Scanner, ev.Scanner}, {CodeDarkweb, x.Darkweb, ev.Darkweb},
+	}
+	for _, f := range flags {
+		if f.on {
+			add(f.code, f.code+"=Yes", f.w)
+		}
+	}
+	if len(x.OpenPorts) > 0 {
+		add(CodeOpenPorts, fmt.Sprintf("%s=%d", CodeOpenPorts, len(x.OpenPorts)), ev.OpenPorts)
+	}
+	if cve, ok := criticalCVE(x, ev.CVSSThreshold); ok {
+		add(CodeCriticalCVE, fmt.Sprintf("%s=%s(%.1f)", CodeCriticalCVE, cve.ID, cve.CVSS), ev.CriticalCVE)
+	}
+	if x.AbuseConfidence >= 0 && ev.AbuseIPDB.Weight != 0 && float64(x.AbuseConfidence) >= ev.AbuseIPDB.Min && (x.AbuseConfidence > 0 || ev.AbuseIPDB.Min > 0) {
+		add(CodeAbuseIPDB, fmt.Sprintf("%s=%d", CodeAbuseIPDB, x.AbuseConfidence), ev.AbuseIPDB.Weight)
+	}
+	if c := x.GreyNoiseClass; c != "" {
+		add(CodeGreyNoise, CodeGreyNoise+"="+c, ev.GreyNoise[c])
+	}
+	t, s := p.Scoring.Telemetry, in.Summary
+	add(CodeSightings, fmt.Sprintf("%s=%d", CodeSightings, s.Count24h), t.Sightings24h.apply(s.Count24h))
+	add(CodeAssets, fmt.Sprintf("%s=%d", CodeAssets, s.DistinctAssets), t.DistinctAssets.apply(s.DistinctAssets))
+	if in.Asset != nil {
+		add(CodeAssetCriticality, CodeAssetCriticality+"="+in.Asset.Criticality, t.AssetCriticality[in.Asset.Criticality])
+	}
+	if s.MaxSeverity > 0 {
+		add(CodeIDSSeverity, fmt.Sprintf("%s=%d", CodeIDSSeverity, s.MaxSeverity), t.IDSSeverity[s.MaxSeverity])
+	}
+	if s.Count > 0 && s.Blocked == s.Count {
+		add(CodeAllBlocked, CodeAllBlocked+"=Yes", t.AllBlocked)
+	}
+	return rs
+}
+
+// criticalCVE finds a CVE with CVSS >= threshold on an open port (or with no
+// port information).
+func criticalCVE(x events.Exposure, threshold float64) (events.CVE, bool) {
+	if threshold <= 0 {
+		return events.CVE{}, false
+	}
+	open := map[int32]bool{}
+	for _, pt := range x.OpenPorts {
+		open[pt.Port] = true
+	}
+	for _, c := range x.CVEs {
+		if c.CVSS < threshold {
+			continue
+		}
+		if len(c.Ports) == 0 {
+			return c, true
+		}
+		for _, pt := range c.Ports {
+			if open[pt] {
+				return c, true
+			}
+		}
+	}
+	return events.CVE{}, false
+}
+
+func clampRound(score float64) int32 {
+	return int32(math.Round(math.Max(0, math.Min(10, score))))
+}
+
+func (p *Policy) sum(rs []events.Reason, keep func(code string) bool) float64 {
+	total := p.Scoring.Base
+	for _, r := range rs {
+		if keep(r.Code) {
+			total += r.Weight
+		}
+	}
+	return total
+}
+
+// level returns the level whose band holds priority.
+func (p *Policy) level(priority int32) Level {
+	for _, l := range p.Levels {
+		if priority >= l.Min {
+			return l
+		}
+	}
+	return p.Levels[len(p.Levels)-1]
+}
+
+// topOfBandBelow returns the highest priority whose action is neither alert
+// nor block.
+func (p *Policy) topNonAlerting() int32 {
+	for prio := int32(10); prio >= 0; prio-- {
+		if a := p.level(prio).Action; a != events.VerdictAlert && a != events.VerdictBlock {
+			return prio
+		}
+	}
+	return 0
+}
+
+// decide applies decay, list treatment, levels and safeguards to a score.
+type decision struct {
+	priority int32
+	level    Level
+	action   string
+	reasons  []events.Reason
+}
+
+func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnnotateOnly float64) decision {
+	d := decision{}
+	// Decay since the last sighting.
+	if hl := p.Decay.HalfLife; hl > 0 && !in.Summary.LastSeen.IsZero() {
+		if age := in.Now.Sub(in.Summary.LastSeen); age > 0 && score > 0 {
+			f := math.Pow(0.5, float64(age)/float64(hl))
+			if f < 0.999 {
+				d.reasons = append(d.reasons, events.Reason{Code: CodeDecay, Text: fmt.Sprintf("decay=%.2f(age %s)", f, age.Round(time.Minute)), Weight: score*f - score})
+				score *= f
+				withoutAnnotateOnly *= f
+			}
+		}
+	}
+	d.priority = clampRound(score)
+	suppress := false
+	partner := false
+	for _, m := range in.Lists {
+		if slices.Contains(p.Safeguards.PartnerLists, m.List) {
+			partner = true
+			d.reasons = append(d.reasons, events.Reason{Code: CodePartner, Text: CodePartner + "=" + m.List})
+		}
+		rule, ok := p.Warninglists.Lists[m.List]
+		if !ok {
+			rule = p.Warninglists.Default
+		}
+		switch rule.Mode {
+		case ModeIgnore:
+			continue
+		case ModeSuppress:
+			suppress = true
+			d.priority = min(d.priority, rule.MaxPriority)
+		case ModeCap:
+			d.priority = min(d.priority, rule.MaxPriority)
+		}
+		d.reasons = append(d.reasons, events.Reason{Code: CodeWarninglist, Text: CodeWarninglist + "=" + m.List + " (" + rule.Mode + ")"})
+	}
+	d.level = p.level(d.priority)
+	d.action = d.level.Action
+	if suppress {
+		d.action = events.VerdictSuppress
+	}
+	// Annotate-only evidence never raises an alert or a block.
+	if (d.action == events.VerdictAlert || d.action == events.VerdictBlock) && len(p.annotateOnly) > 0 {
+		if a := p.level(clampRound(withoutAnnotateOnly)).Action; a != events.VerdictAlert && a != events.VerdictBlock {
+			d.priority = min(d.priority, p.topNonAlerting())
+			d.level = p.level(d.priority)
+			d.action = d.level.Action
+			d.reasons = append(d.reasons, events.Reason{Code: CodeAnnotateOnly, Text: CodeAnnotateOnly + "=alert needs more than annotate-only evidence"})
+		}
+	}
+	// Never block a crown jewel or a partner without a review first.
+	if d.action == events.VerdictBlock {
+		critical := in.Asset != nil && slices.Contains(p.Safeguards.ReviewCriticalities, in.Asset.Criticality)
+		if critical || partner {
+			d.action = events.VerdictReview
+			why := "partner list"
+			if critical {
+				why = "asset " + in.Asset.Name + " is " + in.Asset.Criticality
+			}
+			d.reasons = append(d.reasons, events.Reason{Code: CodeReview, Text: CodeReview + "=" + why})
+		}
+	}
+	return d
+}
+
+// Evaluate computes the verdict for one input. It never fails: missing data
+// contributes nothing.
+func (p *Policy) Evaluate(in Input) events.Verdict {
+	e := in.Enrichment
+	rs := p.evidence(in)
+	all := func(string) bool { return true }
+	full := p.sum(rs, all)
+	noAnnotate := p.sum(rs, func(c string) bool { return !p.annotateOnly[c] })
+	telemetry := func(c string) bool { return !isExposure(c) }
+	without := p.decide(p.sum(rs, telemetry), rs, in, p.sum(rs, func(c string) bool { return telemetry(c) && !p.annotateOnly[c] }))
+	d := p.decide(full, rs, in, noAnnotate)
+
+	v := events.Verdict{
+		Indicator:               e.Observation.Indicator,
+		Priority:                d.priority,
+		Level:                   d.level.Name,
+		Action:                  d.action,
+		Reasons:                 append(rs, d.reasons...),
+		PolicyVersion:           p.Version,
+		PreviousPriority:        -1,
+		PriorityWithoutExposure: without.priority,
+		ExposureChanged:         without.priority != d.priority,
+		Sightings:               in.Summary,
+		EventTime:               e.Observation.EventTime,
+		DecidedAt:               in.Now,
+		ValidUntil:              in.Now.Add(p.Decay.ValidFor),
+	}
+	if in.Previous != nil {
+		v.PreviousPriority = in.Previous.Priority
+	}
+	if p.Emit.SetScoreMinPriority > 0 && d.priority >= p.Emit.SetScoreMinPriority &&
+		(d.action == events.VerdictBlock || d.action == events.VerdictAlert) {
+		v.SetScore = true
+	}
+	for _, r := range e.Results {
+		if r.Status == events.StatusOK && !slices.Contains(v.Sources, r.Provider) {
+			v.Sources = append(v.Sources, r.Provider)
+		}
+	}
+	v.Tags = []string{"vigil", "vigil:" + d.action, "vigil-level:" + d.level.Name}
+	v.Attributes = p.attributes(in, v)
+	v.Description = fmt.Sprintf("Vigil %s (priority %d, %s) under policy %s: %s", d.action, d.priority, d.level.Name, p.Version, reasonTexts(v.Reasons, 6))
+	return v
+}
+
+func reasonTexts(rs []events.Reason, n int) string {
+	var parts []string
+	for i, r := range rs {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("+%d more", len(rs)-n))
+			break
+		}
+		parts = append(parts, r.Text)
+	}
+	if len(parts) == 0 {
+		return "no evidence"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// attributes are the facts written to ThreatQ.
+func (p *Policy) attributes(in Input, v events.Verdict) []events.Attribute {
+	x := in.Enrichment.Exposure
+	var a []events.Attribute
+	add := func(name, value string) {
+		if value != "" {
+			a = append(a, events.Attribute{Name: name, Value: value})
+		}
+	}
+	add("Criminal IP Inbound Score", scoreNames[x.InboundScore])
+	add("Criminal IP Outbound Score", scoreNames[x.OutboundScore])
+	add("Malicious", yesNo(x.Malicious))
+	add("VPN", yesNo(x.VPN))
+	add("Proxy", yesNo(x.Proxy))
+	add("Tor", yesNo(x.Tor))
+	add("Hosting", yesNo(x.Hosting))
+	add("Cloud", yesNo(x.Cloud))
+	add("Scanner", yesNo(x.Scanner))
+	var ports []string
+	for _, pt := range x.OpenPorts {
+		ports = append(ports, fmt.Sprintf("%d/%s", pt.Port, pt.Protocol))
+	}
+	add("Open Ports", strings.Join(ports, ", "))
+	var cves []string
+	for _, c := range x.CVEs {
+		cves = append(cves, fmt.Sprintf("%s (%.1f)", c.ID, c.CVSS))
+	}
+	add("CVEs", strings.Join(cves, ", "))
+	if x.ASN > 0 {
+		add("ASN", strings.TrimSpace(fmt.Sprintf("AS%d %s", x.ASN, x.ASName)))
+	}
+	add("Country", x.Country)
+	if x.AbuseConfidence >= 0 && (x.AbuseConfidence > 0 || slices.ContainsFunc(in.Enrichment.Results, func(r events.ProviderResult) bool { return r.Provider == "abuseipdb" })) {
+		add("AbuseIPDB Confidence", strconv.Itoa(int(x.AbuseConfidence)))
+	}
+	add("GreyNoise Classification", x.GreyNoiseClass)
+	s := in.Summary
+	add("Sightings", strconv.FormatInt(s.Count, 10))
+	add("Sightings 24h", strconv.FormatInt(s.Count24h, 10))
+	add("Distinct Assets", strconv.FormatInt(s.DistinctAssets, 10))
+	add("Blocked Share", fmt.Sprintf("%.2f", s.BlockedShare))
+	var codes []string
+	for _, r := range v.Reasons {
+		if !slices.Contains(codes, r.Code) {
+			codes = append(codes, r.Code)
+		}
+	}
+	add("Vigil Reason Codes", strings.Join(codes, ", "))
+	add("Vigil Priority Level", v.Level)
+	add("Vigil Action", v.Action)
+	add("Vigil Policy Version", v.PolicyVersion)
+	return a
+}
+
+// ShouldEmit reports whether v is published: always without a previous
+// verdict, when the level or action changed, or when the refresh interval
+// has passed since the last publication.
+func (p *Policy) ShouldEmit(v events.Verdict, prev *Previous) bool {
+	if prev == nil {
+		return true
+	}
+	if prev.Level != v.Level || prev.Action != v.Action {
+		return true
+	}
+	return p.Emit.RefreshInterval > 0 && v.DecidedAt.Sub(prev.EmittedAt) >= p.Emit.RefreshInterval
+}
+
+// IsAllowStatus reports whether an analyst status becomes an allow-list entry.
+func (p *Policy) IsAllowStatus(status string) bool {
+	return slices.ContainsFunc(p.Feedback.AllowStatuses, func(s string) bool { return strings.EqualFold(s, status) })
+}
