@@ -1,0 +1,418 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/services/sink/internal/threatq"
+	"github.com/vigilsec/vigil/services/sink/internal/tqemu"
+)
+
+type env struct {
+	emu   *tqemu.Server
+	tq    *threatq.Client
+	store *MemoryStore
+	w     *Writer
+	m     *countMetrics
+	slept []time.Duration
+}
+
+type countMetrics struct {
+	NopMetrics
+	written, skipped, dead int
+	states                 []string
+}
+
+func (c *countMetrics) Written(n int)                     { c.written += n }
+func (c *countMetrics) Skipped(n int)                     { c.skipped += n }
+func (c *countMetrics) DeadLettered(n int)                { c.dead += n }
+func (c *countMetrics) BreakerState(s string)             { c.states = append(c.states, s) }
+func (c *countMetrics) Call(string, time.Duration, error) {}
+
+func newClient(t testing.TB, emu *tqemu.Server) *threatq.Client {
+	t.Helper()
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	o := emu.Options()
+	c, err := threatq.New(threatq.Config{BaseURL: srv.URL, ClientID: o.ClientID, Email: o.Email, Password: o.Password,
+		AllowInsecureHTTP: true, Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resolve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newEnv(t testing.TB, seed uint64, mutate func(*Config)) *env {
+	t.Helper()
+	emu := tqemu.New(tqemu.Options{Seed: seed})
+	e := &env{emu: emu, tq: newClient(t, emu), store: NewMemoryStore(), m: &countMetrics{}}
+	cfg := Config{RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond, BreakerOpenFor: 50 * time.Millisecond}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	w, err := New(cfg, e.tq, e.store, e.m, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sleep = func(_ context.Context, d time.Duration) error { e.slept = append(e.slept, d); return nil }
+	e.w = w
+	return e
+}
+
+var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func verdict(value, action string, attrs ...string) events.Verdict {
+	v := events.Verdict{
+		Indicator: events.Indicator{Type: events.TypeIPv4, Value: value},
+		Priority:  8, Level: "high", Action: action,
+		Reasons:   []events.Reason{{Code: "criminalip.inbound"}},
+		Sources:   []string{"criminalip"},
+		Tags:      []string{"vigil"},
+		DecidedAt: t0,
+	}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		v.Attributes = append(v.Attributes, events.Attribute{Name: attrs[i], Value: attrs[i+1]})
+	}
+	return v
+}
+
+func flush(t *testing.T, w *Writer) FlushResult {
+	t.Helper()
+	res, err := w.Flush(t.Context())
+	if err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	return res
+}
+
+func TestIdempotentAndReplacing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1, nil)
+	v := verdict("203.0.113.7", events.VerdictBlock, "Is VPN", "true", "Open Port", "22")
+	e.w.Add(v, 1)
+	res := flush(t, e.w)
+	if res.Written != 1 || len(res.Acked) != 1 || res.Acked[0] != 1 {
+		t.Fatalf("first flush = %+v", res)
+	}
+	got, ok := e.emu.Lookup("IP Address", "203.0.113.7")
+	if !ok || got.Status != "Active" || strings.Join(got.Attr("Is VPN"), ",") != "Yes" || len(got.Attr(AttrReason)) != 1 {
+		t.Fatalf("indicator = %+v", got)
+	}
+	if !slicesHas(got.Tags, "vigil") || len(got.Sources) != 2 {
+		t.Fatalf("tags/sources = %v / %v", got.Tags, got.Sources)
+	}
+
+	// The same verdict again: skipped by fingerprint, no ThreatQ call.
+	e.w.Add(v, 2)
+	res = flush(t, e.w)
+	if res.Skipped != 1 || res.Written != 0 || res.Calls != 0 || e.m.skipped != 1 {
+		t.Fatalf("repeat flush = %+v (metric skipped %d)", res, e.m.skipped)
+	}
+
+	// The same verdict with the fingerprint store lost: written again, still no duplicates.
+	e2, err := New(e.w.cfg, e.tq, NewMemoryStore(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.Add(v, 3)
+	if _, err := e2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.emu.Lookup("IP Address", "203.0.113.7")
+	if n := len(got.Attributes); n != 6 { // Is VPN, Open Port, priority, level, action, reason
+		t.Fatalf("attributes after rewrite = %d: %+v", n, got.Attributes)
+	}
+
+	// An analyst adds a note; then a fact changes: values replaced, note kept.
+	id := got.ID
+	if err := e.tq.AddAttribute(t.Context(), int64(id), threatq.Attribute{Name: "Analyst Note", Value: "ok", Sources: []string{"Analyst"}}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := verdict("203.0.113.7", events.VerdictBlock, "Is VPN", "false", "Open Port", "443")
+	v2.DecidedAt = t0.Add(time.Minute)
+	e.w.Add(v2, 4)
+	res = flush(t, e.w)
+	if res.Written != 1 {
+		t.Fatalf("changed flush = %+v", res)
+	}
+	got, _ = e.emu.Lookup("IP Address", "203.0.113.7")
+	if vpn, port := strings.Join(got.Attr("Is VPN"), ","), strings.Join(got.Attr("Open Port"), ","); vpn != "No" || port != "443" {
+		t.Fatalf("after change: Is VPN=%s Open Port=%s", vpn, port)
+	}
+	if note := got.Attr("Analyst Note"); len(note) != 1 {
+		t.Fatalf("foreign attribute lost: %+v", got.Attributes)
+	}
+	if n := len(e.emu.Indicators()); n != 1 {
+		t.Fatalf("indicators = %d, want 1", n)
+	}
+}
+
+func slicesHas(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestBatchWithInvalidRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2, func(c *Config) { c.BatchSize = 8 })
+	for i := range 10 {
+		e.w.Add(verdict(fmt.Sprintf("198.51.100.%d", i+1), events.VerdictAlert), i)
+	}
+	bad := verdict("999.1.1.1", events.VerdictAlert)
+	e.w.Add(bad, "bad")
+	res := flush(t, e.w)
+	if len(res.Dead) != 1 || res.Dead[0].Token != "bad" || res.Dead[0].Message == "" {
+		t.Fatalf("dead = %+v", res.Dead)
+	}
+	if !strings.Contains(res.Dead[0].Message, "value") {
+		t.Fatalf("dead letter lacks ThreatQ's text: %q", res.Dead[0].Message)
+	}
+	if res.Written != 10 || len(res.Acked) != 10 || e.w.Len() != 0 {
+		t.Fatalf("result = written %d acked %d pending %d", res.Written, len(res.Acked), e.w.Len())
+	}
+	if n := len(e.emu.Indicators()); n != 10 {
+		t.Fatalf("stored = %d, want 10", n)
+	}
+	if e.m.dead != 1 || e.w.BreakerState() != "closed" {
+		t.Fatalf("dead metric %d, breaker %s", e.m.dead, e.w.BreakerState())
+	}
+}
+
+func TestUnknownTypeIsDeadLetter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 3, nil)
+	v := verdict("x", events.VerdictAlert)
+	v.Indicator.Type = "email"
+	e.w.Add(v, "t")
+	res := flush(t, e.w)
+	if len(res.Dead) != 1 || res.Calls != 0 {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestBreakerOpensAndRecovers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 4, func(c *Config) { c.MaxAttempts = 2; c.BreakerFailures = 3 })
+	e.w.Add(verdict("203.0.113.7", events.VerdictBlock), 1)
+	e.emu.SetFault(tqemu.Faults{Down: true, DownMode: tqemu.DownModeUnavailable})
+	var err error
+	for range 3 {
+		_, err = e.w.Flush(t.Context())
+		if errors.Is(err, ErrPaused) {
+			break
+		}
+		if !errors.Is(err, threatq.ErrUnavailable) {
+			t.Fatalf("flush while down: %v", err)
+		}
+	}
+	if _, err = e.w.Flush(t.Context()); !errors.Is(err, ErrPaused) {
+		t.Fatalf("flush with breaker open: %v, want ErrPaused", err)
+	}
+	if e.w.Ready() || e.w.Len() != 1 {
+		t.Fatalf("ready %v pending %d; want not ready, verdict kept", e.w.Ready(), e.w.Len())
+	}
+	// Still down at the half-open probe: back to open.
+	time.Sleep(60 * time.Millisecond)
+	if !e.w.Ready() {
+		t.Fatal("not ready after open timeout (half-open)")
+	}
+	if err := e.w.Probe(t.Context()); err == nil {
+		t.Fatal("probe succeeded while down")
+	}
+	if e.w.Ready() {
+		t.Fatal("breaker not re-opened after failed probe")
+	}
+	e.emu.ClearFaults()
+	time.Sleep(60 * time.Millisecond)
+	if err := e.w.Probe(t.Context()); err != nil {
+		t.Fatalf("probe after recovery: %v", err)
+	}
+	res := flush(t, e.w)
+	if res.Written != 1 || len(res.Acked) != 1 || e.w.BreakerState() != "closed" {
+		t.Fatalf("after recovery: %+v, breaker %s", res, e.w.BreakerState())
+	}
+	if !slicesHas(e.m.states, "open") || !slicesHas(e.m.states, "half-open") || !slicesHas(e.m.states, "closed") {
+		t.Fatalf("breaker states reported = %v", e.m.states)
+	}
+}
+
+func TestRetriesTransientAndHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 5, nil)
+	e.emu.SetFault(tqemu.Faults{PathPrefix: "/api/indicators/consume", FailNext: 1, ErrorStatus: 503, RateLimitNext: 1, RetryAfter: 2 * time.Second})
+	e.w.Add(verdict("203.0.113.7", events.VerdictBlock), 1)
+	res := flush(t, e.w)
+	if res.Written != 1 || res.Calls < 2 {
+		t.Fatalf("result = %+v", res)
+	}
+	if !slicesHasDur(e.slept, 2*time.Second) {
+		t.Fatalf("sleeps = %v, want one of 2s (Retry-After)", e.slept)
+	}
+}
+
+func slicesHasDur(ds []time.Duration, d time.Duration) bool {
+	for _, x := range ds {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCoalescing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 6, nil)
+	for i := range 10000 {
+		v := verdict(fmt.Sprintf("192.0.2.%d", i%100), events.VerdictAlert)
+		v.Priority = int32(i % 10)
+		v.DecidedAt = t0.Add(time.Duration(i) * time.Millisecond)
+		e.w.Add(v, i)
+	}
+	if !e.w.Due() || e.w.Len() != 100 {
+		t.Fatalf("due %v len %d", e.w.Due(), e.w.Len())
+	}
+	res := flush(t, e.w)
+	st := e.emu.Stats()
+	if res.Written != 100 || len(res.Acked) != 10000 || st.Writes > 100 || st.Calls["POST /api/indicators/consume"] != 1 {
+		t.Fatalf("written %d acked %d emulator writes %d consume calls %d", res.Written, len(res.Acked), st.Writes, st.Calls["POST /api/indicators/consume"])
+	}
+	// The latest verdict won: 192.0.2.5 last got i=9905, priority 5.
+	got, _ := e.emu.Lookup("IP Address", "192.0.2.5")
+	if p := got.Attr(AttrPriority); len(p) != 1 || p[0] != "5" {
+		t.Fatalf("priority = %v, want [5]", p)
+	}
+}
+
+func TestLatestByDecidedAt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 7, nil)
+	newer := verdict("203.0.113.7", events.VerdictBlock)
+	newer.DecidedAt = t0.Add(time.Hour)
+	older := verdict("203.0.113.7", events.VerdictReview)
+	e.w.Add(newer, "new")
+	e.w.Add(older, "old") // arrives later, decided earlier: loses
+	res := flush(t, e.w)
+	got, _ := e.emu.Lookup("IP Address", "203.0.113.7")
+	if got.Status != "Active" || len(res.Acked) != 2 {
+		t.Fatalf("status %s acked %v", got.Status, res.Acked)
+	}
+}
+
+func TestAnalystStatusNotOverridden(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 8, nil)
+	e.w.Add(verdict("203.0.113.7", events.VerdictBlock), 1)
+	flush(t, e.w)
+	// Vigil changes its mind: it owns the status, so it updates it.
+	v := verdict("203.0.113.7", events.VerdictReview)
+	v.DecidedAt = t0.Add(time.Minute)
+	e.w.Add(v, 2)
+	flush(t, e.w)
+	if got, _ := e.emu.Lookup("IP Address", "203.0.113.7"); got.Status != "Review" {
+		t.Fatalf("status = %s, want Review", got.Status)
+	}
+	// An analyst whitelists; a later block verdict must not undo that.
+	if err := e.emu.AnalystSetStatus("203.0.113.7", "Whitelisted"); err != nil {
+		t.Fatal(err)
+	}
+	v = verdict("203.0.113.7", events.VerdictBlock, "Is VPN", "true")
+	v.DecidedAt = t0.Add(2 * time.Minute)
+	e.w.Add(v, 3)
+	flush(t, e.w)
+	if got, _ := e.emu.Lookup("IP Address", "203.0.113.7"); got.Status != "Whitelisted" {
+		t.Fatalf("status = %s, want Whitelisted kept", got.Status)
+	}
+}
+
+func TestManualScore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 9, nil)
+	v := verdict("203.0.113.7", events.VerdictBlock)
+	e.w.Add(v, 1)
+	flush(t, e.w)
+	if got, _ := e.emu.Lookup("IP Address", "203.0.113.7"); got.ManualScore != nil {
+		t.Fatalf("manual score set without SetScore: %v", *got.ManualScore)
+	}
+	v.SetScore, v.Priority, v.DecidedAt = true, 9, t0.Add(time.Minute)
+	e.w.Add(v, 2)
+	flush(t, e.w)
+	got, _ := e.emu.Lookup("IP Address", "203.0.113.7")
+	if got.ManualScore == nil || *got.ManualScore != 9 {
+		t.Fatalf("manual score = %v, want 9", got.ManualScore)
+	}
+	recs, _ := e.store.GetMany(t.Context(), []string{"ipv4:203.0.113.7"})
+	if r := recs["ipv4:203.0.113.7"]; r.Score != 9 || r.Status != "Active" || r.ThreatQID != int64(got.ID) {
+		t.Fatalf("record = %+v", r)
+	}
+}
+
+func TestDueByTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 10, func(c *Config) { c.FlushInterval = time.Second })
+	now := t0
+	e.w.now = func() time.Time { return now }
+	if e.w.Due() {
+		t.Fatal("empty writer due")
+	}
+	e.w.Add(verdict("203.0.113.7", events.VerdictBlock), 1)
+	if e.w.Due() {
+		t.Fatal("due immediately")
+	}
+	now = now.Add(time.Second)
+	if !e.w.Due() {
+		t.Fatal("not due after interval")
+	}
+}
+
+func TestFingerprintIgnoresPublishedAt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 11, nil)
+	a := verdict("203.0.113.7", events.VerdictBlock, "X", "1", "Y", "2")
+	b := verdict("203.0.113.7", events.VerdictBlock, "Y", "2", "X", "1")
+	b.DecidedAt = t0.Add(time.Hour)
+	pa, _ := e.w.build(a)
+	pb, _ := e.w.build(b)
+	if pa.fp != pb.fp {
+		t.Fatal("fingerprint depends on attribute order or published_at")
+	}
+	c := verdict("203.0.113.7", events.VerdictReview, "X", "1", "Y", "2")
+	pc, _ := e.w.build(c)
+	if pc.fp == pa.fp {
+		t.Fatal("fingerprint ignores status")
+	}
+}
+
+func BenchmarkWrite(b *testing.B) {
+	e := newEnv(b, 42, nil)
+	b.ResetTimer()
+	calls, written := 0, 0
+	for i := range b.N {
+		for j := range 1000 {
+			v := verdict(fmt.Sprintf("10.%d.%d.%d", i%250, j/250, j%250), events.VerdictAlert, "Open Port", fmt.Sprint(j))
+			v.DecidedAt = t0.Add(time.Duration(i) * time.Second)
+			e.w.Add(v, j)
+		}
+		res, err := e.w.Flush(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		calls += res.Calls
+		written += res.Written
+	}
+	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "indicators/s")
+	b.ReportMetric(float64(calls)/float64(b.N), "calls/1000verdicts")
+}
