@@ -78,6 +78,9 @@ func (x *Extractor) classifyIP(s string) (end, bool) {
 	if err != nil {
 		return end{}, true
 	}
+	if a.IsUnspecified() { // 0.0.0.0 and :: stand for "no address"
+		return end{}, false
+	}
 	return end{addr: a, valid: true, internal: x.nets.Contains(a)}, true
 }
 

@@ -130,7 +130,7 @@ func (p *CEF) Parse(raw []byte) (Event, error) {
 		case "act":
 			ev.Action = v
 		case "cat":
-			if v != "" {
+			if ev.Kind == "" {
 				ev.Kind = v
 			}
 		case "deviceSeverity":
