@@ -356,7 +356,7 @@ func TestPlanAttributes(t *testing.T) {
 	cur := []Attribute{
 		{ID: 1, Name: "A", Value: "1", Sources: []string{"Vigil"}},
 		{ID: 2, Name: "A", Value: "1", Sources: []string{"Vigil"}}, // duplicate
-		{ID: 3, Name: "A", Value: "2"},                           // no source info
+		{ID: 3, Name: "A", Value: "2"},                             // no source info
 		{ID: 4, Name: "B", Value: "x", Sources: []string{"Other"}},
 		{ID: 5, Name: "C", Value: "old", Sources: []string{"vigil"}},
 	}
