@@ -174,17 +174,35 @@ format_storage() {
   local -a java
   mapfile -d '' java < <(java_cmd)
   local cluster_id
-  cluster_id="$("${java[@]}" kafka.tools.StorageTool random-uuid 2>>"${OUT_FILE}")" ||
-    { show_logs_tail; die "could not generate a cluster id"; }
+  if ! cluster_id="$("${java[@]}" kafka.tools.StorageTool random-uuid 2>&1)" ||
+    [[ ! "${cluster_id}" =~ ^[A-Za-z0-9_-]{22}$ ]]; then
+    printf '%s\n' "${cluster_id}" >&2
+    die "could not generate a cluster id"
+  fi
   log "formatting ${DATA_DIR} (cluster ${cluster_id})"
   "${java[@]}" kafka.tools.StorageTool format --standalone --ignore-formatted \
     -t "${cluster_id}" -c "${PROPS_FILE}" >>"${OUT_FILE}" 2>&1 ||
     { show_logs_tail; die "could not format ${DATA_DIR}"; }
 }
 
+# wait_ready runs kready while watching the broker process, so a broker that
+# dies during startup fails fast instead of after the whole ready timeout.
 wait_ready() {
-  local pid="$1"
-  if ! "${KREADY_BIN}" -brokers "${HOST}:${PORT}" -timeout "${READY_TIMEOUT}" >&2; then
+  local pid="$1" kpid rc=0
+  "${KREADY_BIN}" -brokers "${HOST}:${PORT}" -timeout "${READY_TIMEOUT}" >&2 &
+  kpid=$!
+  while kill -0 "${kpid}" 2>/dev/null; do
+    if ! kill -0 "${pid}" 2>/dev/null; then
+      kill "${kpid}" 2>/dev/null || true
+      wait "${kpid}" 2>/dev/null || true
+      rm -f "${PID_FILE}"
+      show_logs_tail
+      die "broker exited during startup"
+    fi
+    sleep 0.2
+  done
+  wait "${kpid}" || rc=$?
+  if [[ "${rc}" -ne 0 ]]; then
     show_logs_tail
     if kill -0 "${pid}" 2>/dev/null; then
       log "broker (pid ${pid}) is up but not ready; stopping it"
@@ -217,7 +235,8 @@ start_broker() {
   mapfile -d '' java < <(java_cmd)
   log "starting Kafka ${KAFKA_VERSION} on ${HOST}:${PORT} (controller ${CONTROLLER_PORT}), data ${DATA_DIR}"
   printf '\n===== start %s =====\n' "$(date -u +%FT%TZ)" >>"${OUT_FILE}"
-  nohup "${java[@]}" kafka.Kafka "${PROPS_FILE}" >>"${OUT_FILE}" 2>&1 </dev/null &
+  # 9>&- keeps the start lock out of the long-lived broker.
+  nohup "${java[@]}" kafka.Kafka "${PROPS_FILE}" >>"${OUT_FILE}" 2>&1 </dev/null 9>&- &
   pid=$!
   printf '%s\n' "${pid}" >"${PID_FILE}"
   wait_ready "${pid}"
