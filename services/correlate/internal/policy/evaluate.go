@@ -61,9 +61,9 @@ type Previous struct {
 type Input struct {
 	Enrichment *events.Enrichment
 	Summary    events.SightingSummary
-	Asset      *Asset            // nil when unknown
+	Asset      *Asset             // nil when unknown
 	Lists      []events.ListMatch // allow-list and warninglist matches
-	Previous   *Previous         // nil when none
+	Previous   *Previous          // nil when none
 	Now        time.Time
 }
 

@@ -1,0 +1,358 @@
+package correlator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/pkg/allowlist"
+	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/services/correlate/internal/assets"
+	"github.com/vigilsec/vigil/services/correlate/internal/policy"
+	"github.com/vigilsec/vigil/services/correlate/internal/state"
+)
+
+var t0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+var (
+	listsOnce sync.Once
+	listsSet  *allowlist.Set
+	listsErr  error
+)
+
+// shippedLists compiles the local test list plus every shipped warninglist once.
+func shippedLists(t testing.TB) *allowlist.Holder {
+	t.Helper()
+	listsOnce.Do(func() {
+		listsSet, listsErr = allowlist.Load(allowlist.Config{
+			Warninglists: []string{allowlist.All},
+			LocalFiles:   []string{"../../testdata/allow.local.yaml"},
+		})
+	})
+	if listsErr != nil {
+		t.Fatal(listsErr)
+	}
+	return allowlist.NewHolder(listsSet)
+}
+
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+func newCorrelator(t testing.TB) (*Correlator, *clock) {
+	t.Helper()
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := assets.Load("../../testdata/assets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	clk.ns.Store(t0.UnixNano())
+	st, err := state.NewMemory(state.Config{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(NewPolicyHolder(p), shippedLists(t), inv, st, clk.now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, clk
+}
+
+var offset atomic.Int64
+
+func obs(ip, asset string, x events.Exposure) events.Enrichment {
+	typ := events.TypeIPv4
+	if strings.Contains(ip, ":") {
+		typ = events.TypeIPv6
+	}
+	if x.AbuseConfidence == 0 {
+		x.AbuseConfidence = -1
+	}
+	return events.Enrichment{
+		Observation: events.Observation{
+			Indicator: events.Indicator{Type: typ, Value: ip},
+			EventTime: t0,
+			Producer:  events.Producer{Topic: "raw.fw", Partition: 0, Offset: offset.Add(1)},
+			Sighting:  events.Sighting{AssetIP: asset, Direction: events.DirectionInbound, Action: events.ActionAlerted, Severity: 3, Count: 1},
+		},
+		Exposure: x,
+		Results:  []events.ProviderResult{{Provider: "criminalip", Status: events.StatusOK}},
+	}
+}
+
+var hostile = events.Exposure{Malicious: true, InboundScore: 5, Tor: true, Scanner: true, AbuseConfidence: 97, GreyNoiseClass: "malicious"}
+
+// TestScenario mixes benign infrastructure (on the shipped lists, some with
+// hostile-looking provider data) with malicious infrastructure: no benign
+// indicator reaches block, every malicious one does.
+func TestScenario(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	benign := []string{"8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "3.5.140.1", "52.95.110.1", "140.82.112.3", "13.107.42.14", "198.51.100.20"}
+	malicious := []string{"45.155.205.233", "194.26.29.1", "91.92.240.10", "185.220.101.1"}
+	var batch []events.Enrichment
+	for round := range 3 {
+		for i, ip := range benign {
+			batch = append(batch, obs(ip, fmt.Sprintf("10.2.0.%d", 10+i+round), hostile))
+		}
+		for i, ip := range malicious {
+			batch = append(batch, obs(ip, fmt.Sprintf("10.2.0.%d", 100+i+round), hostile))
+		}
+	}
+	vs, err := c.Process(t.Context(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := map[string]events.Verdict{}
+	for _, v := range vs {
+		final[v.Indicator.Value] = v
+	}
+	for _, ip := range benign {
+		v, ok := final[ip]
+		if !ok {
+			t.Errorf("%s: no verdict", ip)
+			continue
+		}
+		if v.Action == events.VerdictBlock || v.Action == events.VerdictAlert {
+			t.Errorf("benign %s reached %s (priority %d): %+v", ip, v.Action, v.Priority, v.Reasons)
+		}
+		if !hasCode(v, policy.CodeWarninglist) {
+			t.Errorf("benign %s: warninglist not recorded as evidence", ip)
+		}
+	}
+	for _, ip := range malicious {
+		if v := final[ip]; v.Action != events.VerdictBlock {
+			t.Errorf("malicious %s = %s (priority %d), want block: %+v", ip, v.Action, v.Priority, v.Reasons)
+		}
+	}
+	if v := final["8.8.8.8"]; v.Action != events.VerdictSuppress {
+		t.Errorf("8.8.8.8 = %s, want suppress", v.Action)
+	}
+	if v := final["198.51.100.20"]; !hasCode(v, policy.CodePartner) {
+		t.Errorf("partner proxy reasons = %+v", v.Reasons)
+	}
+}
+
+func hasCode(v events.Verdict, code string) bool {
+	for _, r := range v.Reasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCrownJewelNeverBlocked(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	vs, err := c.Process(t.Context(), []events.Enrichment{obs("45.155.205.233", "10.0.0.5", hostile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Action != events.VerdictReview || !hasCode(vs[0], policy.CodeReview) {
+		t.Fatalf("verdicts = %+v", vs)
+	}
+}
+
+func TestReemitOnlyOnChange(t *testing.T) {
+	t.Parallel()
+	c, clk := newCorrelator(t)
+	ctx := t.Context()
+	first, err := c.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.17", hostile)})
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first = %v, %v", first, err)
+	}
+	if first[0].PreviousPriority != -1 {
+		t.Errorf("previous = %d, want -1", first[0].PreviousPriority)
+	}
+	if err := c.Ack(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	same, err := c.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.18", hostile)})
+	if err != nil || len(same) != 0 {
+		t.Fatalf("unchanged level re-emitted: %+v, %v", same, err)
+	}
+	// Without Ack, a verdict is emitted again (at-least-once).
+	c2, _ := newCorrelator(t)
+	a, _ := c2.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.17", hostile)})
+	b, _ := c2.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.17", hostile)})
+	if len(a) != 1 || len(b) != 1 {
+		t.Fatalf("un-acked verdicts: %d then %d, want 1 and 1", len(a), len(b))
+	}
+	// Refresh interval passed: emitted again with the previous priority.
+	clk.ns.Add(int64(25 * time.Hour))
+	later := obs("194.26.29.1", "10.2.0.17", hostile)
+	later.Observation.EventTime = clk.now()
+	again, err := c.Process(ctx, []events.Enrichment{later})
+	if err != nil || len(again) != 1 {
+		t.Fatalf("refresh = %+v, %v", again, err)
+	}
+	if again[0].PreviousPriority != first[0].Priority {
+		t.Errorf("previous priority = %d, want %d", again[0].PreviousPriority, first[0].Priority)
+	}
+	// Level change: benign classification drops it.
+	if err := c.Ack(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	calm := obs("194.26.29.1", "10.2.0.17", events.Exposure{InboundScore: 2})
+	calm.Observation.EventTime = clk.now()
+	changed, err := c.Process(ctx, []events.Enrichment{calm})
+	if err != nil || len(changed) != 1 || changed[0].Level == again[0].Level {
+		t.Fatalf("level change = %+v, %v", changed, err)
+	}
+}
+
+func TestReload(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	before := c.Policy().Version
+	err := c.Reload("../../testdata/policy.bad.yaml")
+	var ve *policy.ValidationError
+	if !errors.As(err, &ve) || ve.Line != 4 || ve.Field != "levels.1.action" || !strings.Contains(err.Error(), "policy.bad.yaml") {
+		t.Fatalf("bad reload err = %v", err)
+	}
+	if c.Policy().Version != before {
+		t.Fatalf("bad policy swapped in: %s", c.Policy().Version)
+	}
+	if err := c.Reload("../../testdata/policy.strict.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy().Version != "2026.05.2-strict" {
+		t.Fatalf("version = %s", c.Policy().Version)
+	}
+	vs, err := c.Process(t.Context(), []events.Enrichment{obs("194.26.29.1", "10.2.0.17", hostile)})
+	if err != nil || len(vs) != 1 || vs[0].PolicyVersion != "2026.05.2-strict" {
+		t.Fatalf("verdict after reload = %+v, %v", vs, err)
+	}
+}
+
+func TestFeedback(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	ctx := t.Context()
+	vs, _ := c.Process(ctx, []events.Enrichment{obs("45.155.205.233", "10.2.0.17", hostile)})
+	if err := c.Ack(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Action != events.VerdictBlock {
+		t.Fatalf("setup verdict = %+v", vs)
+	}
+	err := c.ApplyFeedback(ctx, []events.Feedback{
+		{Indicator: vs[0].Indicator, Kind: "status_changed", NewStatus: "Whitelisted", Analyst: "jdoe", Reason: "partner VPN", VigilAction: events.VerdictBlock},
+		{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "192.0.2.1"}, Kind: "score_changed", NewScore: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if st.FalsePositives[events.VerdictBlock] != 1 || st.Feedback != 2 || st.FPRate(events.VerdictBlock) != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+	vs, err = c.Process(ctx, []events.Enrichment{obs("45.155.205.233", "10.2.0.17", hostile)})
+	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictSuppress {
+		t.Fatalf("after whitelist = %+v, %v", vs, err)
+	}
+	found := false
+	for _, r := range vs[0].Reasons {
+		found = found || strings.Contains(r.Text, "analyst-feedback")
+	}
+	if !found {
+		t.Errorf("analyst list not in reasons: %+v", vs[0].Reasons)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	a, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := policy.Load("../../testdata/policy.strict.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _ := assets.Load("../../testdata/assets.yaml")
+	f, err := os.Open("../../testdata/dryrun.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := DryRun(t.Context(), a, b, shippedLists(t), inv, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("rows = %d", len(rows))
+	}
+	// 45.155.205.233 scores 7: alert under A (block >= 8), block under B (block >= 7).
+	if r := rows[0]; r.A.Action != events.VerdictAlert || r.B.Action != events.VerdictBlock || !r.Changed {
+		t.Errorf("row 1 = %s/%s changed=%v", r.A.Action, r.B.Action, r.Changed)
+	}
+	if r := rows[1]; r.Changed || r.A.Action != events.VerdictSuppress {
+		t.Errorf("row 2 (8.8.8.8) = %+v", r.A.Action)
+	}
+	var buf bytes.Buffer
+	if err := WriteDryRunTable(&buf, rows, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "3 records, 1 differ") || !strings.Contains(buf.String(), "ipv4:45.155.205.233") {
+		t.Errorf("table:\n%s", buf.String())
+	}
+	if _, err := DryRun(t.Context(), a, b, nil, nil, strings.NewReader("{not json}\n")); err == nil {
+		t.Error("bad JSONL accepted")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	if _, err := New(nil, nil, nil, nil, nil, nil); !errors.Is(err, ErrNilDependency) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDefaultPolicyFileInSync(t *testing.T) {
+	t.Parallel()
+	disk, err := os.ReadFile(filepath.Join("..", "..", "policy.default.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(disk, policy.DefaultYAML()) {
+		t.Fatal("services/correlate/policy.default.yaml differs from internal/policy/policy.default.yaml (embedded); copy it over")
+	}
+}
+
+func BenchmarkProcess500(b *testing.B) {
+	c, _ := newCorrelator(b)
+	ctx := context.Background()
+	batch := make([]events.Enrichment, 500)
+	for i := range batch {
+		batch[i] = obs(fmt.Sprintf("203.0.%d.%d", i/250, i%250), "10.2.0.17", hostile)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for i := range batch {
+			batch[i].Observation.Producer.Offset = offset.Add(1)
+		}
+		vs, err := c.Process(ctx, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Ack(ctx, vs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
