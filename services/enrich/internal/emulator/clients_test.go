@@ -3,6 +3,7 @@ package emulator_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ import (
 type clientCase struct {
 	name  string
 	route string
-	build func(t *testing.T, base, key string, timeout time.Duration) provider.Provider
+	build func(t testing.TB, base, key string, timeout time.Duration) provider.Provider
 	// per-mode expectations where they differ between providers
 	bodyError, quota, singleCall error
 	notFoundFound                bool // AbuseIPDB answers every IP
@@ -33,7 +34,7 @@ func clients() []clientCase {
 	return []clientCase{
 		{
 			name: "criminalip", route: emulator.RouteCriminalIP,
-			build: func(t *testing.T, base, key string, timeout time.Duration) provider.Provider {
+			build: func(t testing.TB, base, key string, timeout time.Duration) provider.Provider {
 				c, err := criminalip.New(criminalip.Config{BaseURL: base, APIKey: key, Timeout: timeout})
 				if err != nil {
 					t.Fatal(err)
@@ -47,7 +48,7 @@ func clients() []clientCase {
 		},
 		{
 			name: "internetdb", route: emulator.RouteInternetDB,
-			build: func(t *testing.T, base, _ string, timeout time.Duration) provider.Provider {
+			build: func(t testing.TB, base, _ string, timeout time.Duration) provider.Provider {
 				c, err := internetdb.New(internetdb.Config{BaseURL: base, Timeout: timeout})
 				if err != nil {
 					t.Fatal(err)
@@ -61,7 +62,7 @@ func clients() []clientCase {
 		},
 		{
 			name: "abuseipdb", route: emulator.RouteAbuseIPDB,
-			build: func(t *testing.T, base, key string, timeout time.Duration) provider.Provider {
+			build: func(t testing.TB, base, key string, timeout time.Duration) provider.Provider {
 				c, err := abuseipdb.New(abuseipdb.Config{BaseURL: base, APIKey: key, Timeout: timeout})
 				if err != nil {
 					t.Fatal(err)
@@ -74,7 +75,7 @@ func clients() []clientCase {
 		},
 		{
 			name: "greynoise", route: emulator.RouteGreyNoise,
-			build: func(t *testing.T, base, key string, timeout time.Duration) provider.Provider {
+			build: func(t testing.TB, base, key string, timeout time.Duration) provider.Provider {
 				c, err := greynoise.New(greynoise.Config{BaseURL: base, APIKey: key, Timeout: timeout})
 				if err != nil {
 					t.Fatal(err)
@@ -88,6 +89,8 @@ func clients() []clientCase {
 		},
 	}
 }
+
+func httptestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
 
 func startEmulator(t *testing.T) (*emulator.Emulator, string) {
 	t.Helper()
