@@ -356,3 +356,11 @@ func BenchmarkProcess500(b *testing.B) {
 		}
 	}
 }
+
+var (
+	_ Store   = (*state.Redis)(nil)
+	_ Store   = (*state.Memory)(nil)
+	_ Lists   = (*allowlist.Holder)(nil)
+	_ Overlay = (*allowlist.Holder)(nil)
+	_ Assets  = (*assets.Inventory)(nil)
+)
