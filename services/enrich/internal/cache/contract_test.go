@@ -169,7 +169,7 @@ func runContract(t *testing.T, mk pair) {
 				s = b
 			}
 			wg.Go(func() {
-				if _, _, err := s.Load(t.Context(), k, fetch); err != nil {
+				if _, _, err := s.Load(t.Context(), k, nil, fetch); err != nil {
 					t.Errorf("load: %v", err)
 				}
 			})
@@ -178,7 +178,7 @@ func runContract(t *testing.T, mk pair) {
 		if n := calls.Load(); n != 1 {
 			t.Fatalf("fetch called %d times, want 1", n)
 		}
-		_, fromCache, err := b.Load(t.Context(), k, fetch)
+		_, fromCache, err := b.Load(t.Context(), k, nil, fetch)
 		if err != nil || !fromCache || calls.Load() != 1 {
 			t.Fatalf("second load: fromCache=%v err=%v calls=%d", fromCache, err, calls.Load())
 		}
@@ -190,7 +190,7 @@ func runContract(t *testing.T, mk pair) {
 		var calls atomic.Int32
 		fetch := func(context.Context) (Entry, error) { calls.Add(1); return Entry{}, boom }
 		for range 2 {
-			if _, _, err := a.Load(t.Context(), k, fetch); !errors.Is(err, boom) {
+			if _, _, err := a.Load(t.Context(), k, nil, fetch); !errors.Is(err, boom) {
 				t.Fatalf("err = %v", err)
 			}
 		}
@@ -205,7 +205,7 @@ func runContract(t *testing.T, mk pair) {
 		a, _ := mk(t)
 		k := uniqueKey(t)
 		e := sampleEntry(events.StatusError, time.Minute)
-		got, fromCache, err := a.Load(t.Context(), k, func(context.Context) (Entry, error) { return e, nil })
+		got, fromCache, err := a.Load(t.Context(), k, nil, func(context.Context) (Entry, error) { return e, nil })
 		if err != nil || fromCache || got.Status != events.StatusError {
 			t.Fatalf("got %+v fromCache=%v err=%v", got, fromCache, err)
 		}

@@ -30,19 +30,24 @@ type loadResult struct {
 // leader's answer appears; if the lock disappears without an answer (the leader got an error, which is never
 // cached) it competes for the lock again. After LockWait it returns ErrLockWait.
 //
-// fromCache reports that the entry was read from the cache rather than produced by this Store's fetch.
+// accept, when not nil, narrows which cached entries count as hits (e.g. a caller's shorter configured TTL);
+// a rejected entry is treated as a miss and re-fetched. fromCache reports that the entry was read from the
+// cache rather than produced by this Store's fetch.
 // The ctx of the first caller of a key bounds the shared work. Without Redis, or when Redis fails, the
 // guard is per process only.
-func (s *Store) Load(ctx context.Context, key string, fetch FetchFunc) (e Entry, fromCache bool, err error) {
+func (s *Store) Load(ctx context.Context, key string, accept func(Entry) bool, fetch FetchFunc) (e Entry, fromCache bool, err error) {
+	if accept == nil {
+		accept = func(Entry) bool { return true }
+	}
 	v, err, _ := s.flight.Do(key, func() (any, error) {
-		return s.load(ctx, key, fetch)
+		return s.load(ctx, key, accept, fetch)
 	})
 	r, _ := v.(loadResult)
 	return r.entry, r.fromCache, err
 }
 
-func (s *Store) load(ctx context.Context, key string, fetch FetchFunc) (loadResult, error) {
-	if e, ok := s.lookup(ctx, key); ok {
+func (s *Store) load(ctx context.Context, key string, accept func(Entry) bool, fetch FetchFunc) (loadResult, error) {
+	if e, ok := s.lookup(ctx, key, accept); ok {
 		return loadResult{entry: e, fromCache: true}, nil
 	}
 	if s.rdb == nil {
@@ -63,7 +68,7 @@ func (s *Store) load(ctx context.Context, key string, fetch FetchFunc) (loadResu
 		if won {
 			defer s.release(ctx, lockKey, token)
 			// The previous leader may have published between our miss and taking the lock.
-			if e, ok := s.lookup(ctx, key); ok {
+			if e, ok := s.lookup(ctx, key, accept); ok {
 				return loadResult{entry: e, fromCache: true}, nil
 			}
 			return s.fill(ctx, key, fetch)
@@ -81,19 +86,19 @@ func (s *Store) load(ctx context.Context, key string, fetch FetchFunc) (loadResu
 			return loadResult{}, fmt.Errorf("wait for fill lock: %w", ctx.Err())
 		case <-t.C:
 		}
-		if e, ok := s.lookup(ctx, key); ok {
+		if e, ok := s.lookup(ctx, key, accept); ok {
 			return loadResult{entry: e, fromCache: true}, nil
 		}
 	}
 }
 
 // lookup reads one key; a Redis error is logged and treated as a miss so enrichment degrades to fetching.
-func (s *Store) lookup(ctx context.Context, key string) (Entry, bool) {
+func (s *Store) lookup(ctx context.Context, key string, accept func(Entry) bool) (Entry, bool) {
 	e, ok, err := s.Get(ctx, key)
 	if err != nil {
 		s.log.WarnContext(ctx, "cache read", "key", key, "err", err)
 	}
-	return e, ok
+	return e, ok && accept(e)
 }
 
 func (s *Store) fill(ctx context.Context, key string, fetch FetchFunc) (loadResult, error) {

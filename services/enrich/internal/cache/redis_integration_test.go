@@ -127,7 +127,7 @@ func TestStampedeAcrossReplicas(t *testing.T) {
 	for i := range 1000 {
 		s := stores[i%3]
 		wg.Go(func() {
-			if _, _, err := s.Load(t.Context(), k, fetch); err != nil {
+			if _, _, err := s.Load(t.Context(), k, nil, fetch); err != nil {
 				errs.Add(1)
 			}
 		})
@@ -147,7 +147,7 @@ func TestLeaderErrorLetsFollowerRetry(t *testing.T) {
 	started := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_, _, _ = a.Load(t.Context(), k, func(context.Context) (Entry, error) {
+		_, _, _ = a.Load(t.Context(), k, nil, func(context.Context) (Entry, error) {
 			close(started)
 			time.Sleep(50 * time.Millisecond)
 			return Entry{}, context.DeadlineExceeded
@@ -155,7 +155,7 @@ func TestLeaderErrorLetsFollowerRetry(t *testing.T) {
 	})
 	<-started
 	begin := time.Now()
-	e, fromCache, err := b.Load(t.Context(), k, func(context.Context) (Entry, error) {
+	e, fromCache, err := b.Load(t.Context(), k, nil, func(context.Context) (Entry, error) {
 		return sampleEntry(events.StatusNotFound, time.Minute), nil
 	})
 	wg.Wait()
