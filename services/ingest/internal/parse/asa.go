@@ -260,6 +260,12 @@ func asaConn(ev *Event, f []string) {
 	b, _ := asaAfter(f, "to", max(ai, 0))
 	ae, _ := asaEndpoint(a)
 	be, _ := asaEndpoint(b)
+	// "for A (mapped)(user) to B": the user may follow the mapped address of A.
+	if ai > 0 && ai+1 < len(f) && ae.user == "" {
+		if j := strings.Index(f[ai+1], ")("); j >= 0 {
+			ae.user = strings.TrimSuffix(f[ai+1][j+2:], ")")
+		}
+	}
 	if outbound {
 		be.setSrc(ev)
 		ae.setDst(ev)

@@ -180,8 +180,10 @@ func (p *CEF) Parse(raw []byte) (Event, error) {
 	if ev.DstIP == "" && !txtAbsent(dstNAT) {
 		ev.DstIP = dstNAT
 	}
-	if !sevOK && devSev != "" {
-		sev, sevOK = cefSeverity(devSev)
+	if (!sevOK || sev == 0) && devSev != "" {
+		if d, ok := cefSeverity(devSev); ok {
+			sev, sevOK = d, true
+		}
 	}
 	if sevOK {
 		ev.Severity = sev
