@@ -9,7 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
+
+// maxDescription is the description length ThreatQ accepts (the SDK cuts there).
+const maxDescription = 65500
 
 // withAll is the relation set read back with indicators.
 const withAll = "attributes,sources,score,type,status,tags"
@@ -127,8 +131,12 @@ func (c *Client) encode(in Indicator) (wireIndicatorIn, error) {
 	for _, a := range in.Attributes {
 		w.Attributes = append(w.Attributes, attrIn(a, w.PublishedAt))
 	}
-	if len(w.Description) > 65500 {
-		w.Description = w.Description[:65500]
+	if len(w.Description) > maxDescription {
+		cut := maxDescription
+		for cut > 0 && !utf8.RuneStart(w.Description[cut]) {
+			cut--
+		}
+		w.Description = w.Description[:cut]
 	}
 	return w, nil
 }

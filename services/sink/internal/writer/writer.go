@@ -158,7 +158,9 @@ func New(cfg Config, tq ThreatQ, store FingerprintStore, metrics Metrics, logger
 			return err == nil || errors.Is(err, threatq.ErrValidation) || errors.Is(err, threatq.ErrNotFound)
 		},
 		IsExcluded: func(err error) bool {
-			return errors.Is(err, context.Canceled) || errors.Is(err, threatq.ErrUnresolved)
+			// The caller gave up (shutdown, its own deadline): says nothing about ThreatQ.
+			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+				errors.Is(err, threatq.ErrUnresolved)
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			logger.Warn("threatq breaker state changed", "from", from.String(), "to", to.String())
@@ -315,8 +317,8 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 	ins := make([]threatq.Indicator, len(chunk))
 	for i, it := range chunk {
 		ins[i] = it.p.ind
-		if it.rec != nil {
-			// Probably existing: attributes are reconciled after consume instead of appended.
+		if !attrsSent(it) {
+			// Unchanged since the last write: not re-sent, so they cannot pile up.
 			ins[i].Attributes = nil
 		}
 	}
@@ -353,6 +355,10 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 	return nil
 }
 
+// attrsSent reports whether the item's attributes go with consume: always, unless the last write
+// recorded the same attribute set.
+func attrsSent(it *item) bool { return it.rec == nil || it.rec.AttrsFP != it.p.attrsFP }
+
 // finish applies what consume cannot: attribute replacement, status of an existing indicator, score.
 func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *FlushResult) (Record, error) {
 	p, old := it.p, it.rec
@@ -365,20 +371,19 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *Fl
 	if old != nil {
 		owned = append(owned, old.AttrNames...)
 	}
+	sent := attrsSent(it)
+	current := []threatq.Attribute(nil) // nil: ReplaceAttributes reads them
+	replace := false
 	switch {
-	case !r.Existing && old == nil:
-		// New, attributes went with consume.
-	case !r.Existing:
-		// Re-created (was deleted): nothing to replace, add all.
+	case !r.Existing && !sent:
+		replace, current = true, []threatq.Attribute{} // re-created after a delete: add all
+	case r.Existing && (sent || old.ThreatQID != r.ID):
+		// Consume appended the new values; delete Vigil's stale (and duplicate) ones.
+		replace = true
+	}
+	if replace {
 		if _, err := callVoid(ctx, w, res, "replace attributes", func(ctx context.Context) error {
-			_, err := w.tq.ReplaceAttributes(ctx, r.ID, w.cfg.SourceName, owned, p.ind.Attributes, []threatq.Attribute{})
-			return err
-		}); err != nil {
-			return Record{}, err
-		}
-	case old == nil || old.AttrsFP != p.attrsFP || old.ThreatQID != r.ID:
-		if _, err := callVoid(ctx, w, res, "replace attributes", func(ctx context.Context) error {
-			_, err := w.tq.ReplaceAttributes(ctx, r.ID, w.cfg.SourceName, owned, p.ind.Attributes, nil)
+			_, err := w.tq.ReplaceAttributes(ctx, r.ID, w.cfg.SourceName, owned, p.ind.Attributes, current)
 			return err
 		}); err != nil {
 			return Record{}, err
