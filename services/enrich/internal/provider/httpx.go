@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/pkg/indicator"
 )
 
 // MaxBody is the largest response body a client reads; larger answers are ErrBadResponse.
@@ -27,9 +28,12 @@ const DefaultTimeout = 10 * time.Second
 var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // CanonicalIP returns the address of an ipv4/ipv6 indicator whose value is already canonical
-// (as net/netip prints it, no zone, IPv4-mapped IPv6 unmapped). Anything else is ErrInvalidInput.
-// TODO(pkg/indicator): switch to the shared canonicaliser once it lands.
+// (indicator.Validate accepts it, and it is exactly as net/netip prints it: no zone, IPv4-mapped
+// IPv6 unmapped). Anything else is ErrInvalidInput, so only canonical values reach a URL.
 func CanonicalIP(ind events.Indicator) (netip.Addr, error) {
+	if err := indicator.Validate(ind); err != nil {
+		return netip.Addr{}, &Error{Kind: ErrInvalidInput, Message: "indicator is not canonical"}
+	}
 	addr, err := netip.ParseAddr(ind.Value)
 	if err != nil {
 		return netip.Addr{}, &Error{Kind: ErrInvalidInput, Message: "not an IP address"}
@@ -49,9 +53,12 @@ func CanonicalIP(ind events.Indicator) (netip.Addr, error) {
 	return addr, nil
 }
 
-// CanonicalDomain checks that a domain indicator is canonical (lower-case, punycode, no trailing dot).
-// TODO(pkg/indicator): switch to the shared canonicaliser once it lands.
+// CanonicalDomain checks that a domain indicator is canonical (indicator.Validate accepts it, and it
+// is lower-case punycode without a trailing dot).
 func CanonicalDomain(ind events.Indicator) (string, error) {
+	if err := indicator.Validate(ind); err != nil {
+		return "", &Error{Kind: ErrInvalidInput, Message: "indicator is not canonical"}
+	}
 	if ind.Type != events.TypeDomain || len(ind.Value) > 253 || !domainRE.MatchString(ind.Value) {
 		return "", &Error{Kind: ErrInvalidInput, Message: "not a canonical domain"}
 	}

@@ -81,7 +81,7 @@ func TestCanonicalIP(t *testing.T) {
 func TestCanonicalDomain(t *testing.T) {
 	t.Parallel()
 	for v, want := range map[string]bool{
-		"example.org": true, "xn--bcher-kva.example": true, "a-b.c.example": true,
+		"example.org": true, "xn--bcher-kva.de": true, "a-b.c.example.com": true, "bad.example": false,
 		"Example.org": false, "example.org.": false, "localhost": false, "-a.example": false,
 		"a..example": false, "exa_mple.org": false, "": false,
 	} {

@@ -238,24 +238,24 @@ func TestRefusesNonCanonical(t *testing.T) {
 
 func TestDomainQuick(t *testing.T) {
 	t.Parallel()
-	f := &fakeServer{status: 200, body: `{"status":200,"message":"api success","data":{"domain":"bad.example","type":"domain","result":"Malicious","reg_dtime":"2026-01-01 00:00:00","call_count":3}}`}
+	f := &fakeServer{status: 200, body: `{"status":200,"message":"api success","data":{"domain":"bad-site.com","type":"domain","result":"Malicious","reg_dtime":"2026-01-01 00:00:00","call_count":3}}`}
 	c := f.start(t)
-	res, err := c.Lookup(t.Context(), events.Indicator{Type: events.TypeDomain, Value: "bad.example"})
+	res, err := c.Lookup(t.Context(), events.Indicator{Type: events.TypeDomain, Value: "bad-site.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := f.last.Load(); r.URL.Path != "/v1/domain/quick/hash/view" || r.URL.Query().Get("domain") != "bad.example" {
+	if r := f.last.Load(); r.URL.Path != "/v1/domain/quick/hash/view" || r.URL.Query().Get("domain") != "bad-site.com" {
 		t.Errorf("request = %s", r.URL)
 	}
 	if !res.Found || !res.Exposure.Malicious || res.Fields["domain_result"] != "Malicious" {
 		t.Errorf("domain: %+v", res)
 	}
-	f.body = `{"status":200,"message":"api success","data":{"domain":"other.example","result":"safe"}}`
-	if _, err := c.Lookup(t.Context(), events.Indicator{Type: events.TypeDomain, Value: "bad.example"}); !errors.Is(err, provider.ErrBadResponse) {
+	f.body = `{"status":200,"message":"api success","data":{"domain":"other-site.com","result":"safe"}}`
+	if _, err := c.Lookup(t.Context(), events.Indicator{Type: events.TypeDomain, Value: "bad-site.com"}); !errors.Is(err, provider.ErrBadResponse) {
 		t.Errorf("wrong domain: err = %v", err)
 	}
 	f.body = `{"status":200,"message":"api success","data":{}}`
-	if res, err := c.Lookup(t.Context(), events.Indicator{Type: events.TypeDomain, Value: "bad.example"}); err != nil || res.Found {
+	if res, err := c.Lookup(t.Context(), events.Indicator{Type: events.TypeDomain, Value: "bad-site.com"}); err != nil || res.Found {
 		t.Errorf("empty data: %+v %v", res, err)
 	}
 }
