@@ -27,10 +27,16 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stderr); err != nil {
+	if err := run(); err != nil {
 		slog.Error("threatq-emulator exited", "err", err)
 		os.Exit(1)
 	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
 }
 
 type config struct {
@@ -82,7 +88,9 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-func run(args []string, getenv func(string) string, logOut io.Writer) error {
+// serve runs the emulator until ctx ends. When ready is not nil it receives
+// the bound address once the listener is up.
+func serve(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer, ready chan<- string) error {
 	cfg, err := loadConfig(args, getenv)
 	if err != nil {
 		return fmt.Errorf("load config: %w", err)
@@ -92,9 +100,6 @@ func run(args []string, getenv func(string) string, logOut io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 
 	emu := tqemu.New(tqemu.Options{
 		ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Email: cfg.email, Password: cfg.password,
@@ -119,6 +124,9 @@ func run(args []string, getenv func(string) string, logOut io.Writer) error {
 	log.Info("threatq emulator listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "",
 		"client_id", cfg.clientID, "email", cfg.email)
 
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error

@@ -65,19 +65,22 @@ func (s *Server) handleGetStatus(w http.ResponseWriter, r *http.Request) {
 // handleCreate serves POST /api/indicators: 201 {"total":n,"data":[…]}
 // with "existing":"N"|"Y" per item [V S6,S8; "Y" is I].
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
-	s.writeIndicators(w, r, http.StatusCreated)
+	s.writeIndicators(w, r, http.StatusCreated, true)
 }
 
 // handleConsume serves POST /api/indicators/consume (and /consume/new).
 // The response shape {"data":[{"id","value",…}]} is [V S4 behaviour]; the
-// 200 status is [I]. Items carry "existing" like the create route.
+// 200 status is [I]. Items carry "existing" like the create route, and
+// relations only when ?with= asks for them.
 func (s *Server) handleConsume(w http.ResponseWriter, r *http.Request) {
-	s.writeIndicators(w, r, http.StatusOK)
+	s.writeIndicators(w, r, http.StatusOK, false)
 }
 
 // writeIndicators validates every item first and writes none if any is
-// invalid (all-or-nothing, Laravel-style validation) [I].
-func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code int) {
+// invalid (all-or-nothing, Laravel-style validation) [I]. withRelations adds
+// type, attributes, sources and tags to every item, as create responses
+// carry them [V S6, V-mock S5].
+func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code int, withRelations bool) {
 	body, err := readBody(r)
 	if err != nil {
 		writeValidation(w, ValidationErrors{"body": {err.Error()}})
@@ -89,8 +92,10 @@ func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code in
 		return
 	}
 	with := parseWith(r.URL.Query().Get("with"))
-	for _, k := range []string{"type", "attributes", "sources", "tags"} {
-		with[k] = true
+	if withRelations {
+		for _, k := range []string{"type", "attributes", "sources", "tags"} {
+			with[k] = true
+		}
 	}
 	now := s.now()
 	s.mu.Lock()

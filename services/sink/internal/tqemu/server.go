@@ -47,7 +47,7 @@ type Options struct {
 	// real server runs its scoring policy here [I]; the default returns 0.
 	ScorePolicy func(Indicator) float64
 	// DefaultStatus is given to new indicators that name no status
-	// (default "Review") [I].
+	// (default "Review"; an unknown name falls back to it) [I].
 	DefaultStatus string
 	// DefaultLimit is the page size when a list request sends no limit
 	// (default 100) [I].
@@ -123,6 +123,9 @@ func New(opts Options) *Server {
 		scoreCfgHash: "e3b0c44298fc1c149afbf4c8996fb924",
 	}
 	s.st = newState(s.rng, s.now())
+	if _, ok := s.st.statusByName(s.opts.DefaultStatus); !ok {
+		s.opts.DefaultStatus = "Review"
+	}
 	s.stats = newStats()
 	s.routes()
 	return s
