@@ -102,6 +102,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 
 	if down {
 		if mode == DownModeClose && closeConn(w) {
+			markDropped(w)
 			return true
 		}
 		writeError(w, http.StatusServiceUnavailable, "Service Unavailable")
@@ -113,6 +114,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			markDropped(w)
 			return true
 		}
 	}
@@ -135,6 +137,13 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// markDropped records "no response" (code 0 in Stats.Responses).
+func markDropped(w http.ResponseWriter) {
+	if sr, ok := w.(*statusRecorder); ok {
+		sr.code = 0
+	}
+}
+
 // closeConn hijacks the connection and closes it without writing a
 // response. It reports false when the writer cannot be hijacked (HTTP/2).
 func closeConn(w http.ResponseWriter) bool {
@@ -150,7 +159,8 @@ func closeConn(w http.ResponseWriter) bool {
 type Stats struct {
 	// Calls counts requests per route pattern, e.g. "POST /api/indicators/consume".
 	Calls map[string]int `json:"calls"`
-	// Responses counts responses per status code across /api/ routes.
+	// Responses counts responses per status code across /api/ routes;
+	// code 0 counts dropped connections and clients that gave up.
 	Responses map[int]int `json:"responses"`
 	// Created counts indicators created; Updated counts changes to
 	// existing indicators (status, score, attributes, …); Writes is both.

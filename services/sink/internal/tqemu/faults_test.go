@@ -86,6 +86,9 @@ func TestDownCloseDropsConnection(t *testing.T) {
 		res.Body.Close()
 		t.Fatalf("got response %d, want a dropped connection", res.StatusCode)
 	}
+	if st := f.emu.Stats(); st.Responses[0] == 0 || st.Responses[200] != 0 {
+		t.Fatalf("dropped connection not counted as code 0: %v", st.Responses)
+	}
 }
 
 func TestSlowFault(t *testing.T) {
