@@ -83,7 +83,7 @@ func Fingerprint(secret string) string {
 type Config struct {
 	L1Size       int           // max L1 entries (default 100,000)
 	L1TTL        time.Duration // upper bound an entry stays in L1 (default 10m); each entry's own TTL still applies
-	LockTTL      time.Duration // lifetime of the cross-replica fill lock; must exceed one full provider call with retries (default 30s)
+	LockTTL      time.Duration // lifetime of the cross-replica fill lock; must exceed one full provider call with retries, i.e. enricher Retry.MaxElapsed + Timeout (default 60s)
 	LockWait     time.Duration // how long a follower waits for the leader's result (default LockTTL)
 	PollInterval time.Duration // follower poll period (default 20ms)
 }
@@ -96,7 +96,7 @@ func (c *Config) setDefaults() {
 		c.L1TTL = 10 * time.Minute
 	}
 	if c.LockTTL <= 0 {
-		c.LockTTL = 30 * time.Second
+		c.LockTTL = 60 * time.Second
 	}
 	if c.LockWait <= 0 {
 		c.LockWait = c.LockTTL
