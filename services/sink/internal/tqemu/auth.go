@@ -121,7 +121,8 @@ func tokenFields(r *http.Request) (map[string]string, error) {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return out, nil
 	}
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+	// Sniff rather than trust Content-Type: curl -d labels JSON as a form.
+	if trimmed := strings.TrimSpace(string(b)); !strings.HasPrefix(trimmed, "{") {
 		vals, err := url.ParseQuery(string(b))
 		if err != nil {
 			return nil, err

@@ -52,6 +52,8 @@ func TestTokenGrants(t *testing.T) {
 			`{"email":"analyst@vigil.local","password":"vigil-dev","grant_type":"password","client_id":"vigil-dev"}`, "", 200},
 		{"password: form body", "", "application/x-www-form-urlencoded",
 			"grant_type=password&client_id=vigil-dev&email=analyst%40vigil.local&password=vigil-dev", "", 200},
+		{"password: JSON body labelled as a form (curl -d)", "", "application/x-www-form-urlencoded",
+			`{"email":"analyst@vigil.local","password":"vigil-dev","grant_type":"password","client_id":"vigil-dev"}`, "", 200},
 		{"password: all in query", "?grant_type=password&client_id=vigil-dev&email=analyst@vigil.local&password=vigil-dev", "", "", "", 200},
 		{"password: wrong password", "?grant_type=password&client_id=vigil-dev", js,
 			`{"email":"analyst@vigil.local","password":"nope"}`, "", 400},
