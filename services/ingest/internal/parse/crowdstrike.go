@@ -122,15 +122,19 @@ func (*CrowdStrike) Parse(raw []byte) (Event, error) {
 }
 
 func (st *crowdstrikeState) visit(path []byte, v jsonValue) bool {
-	switch v.Kind {
-	case jsonObject, jsonArray:
-		return true
-	case jsonObjectEnd:
+	if v.Kind == jsonObjectEnd {
 		return false
 	}
 	r := &st.rec
 	if p, ok := bytes.CutPrefix(path, []byte("event.")); ok {
 		path = p
+	}
+	if v.Kind == jsonObject || v.Kind == jsonArray {
+		switch string(path) {
+		case "metadata", "event", "PatternDispositionFlags", "NetworkAccesses", "DnsRequests", "ExecutablesWritten":
+			return true
+		}
+		// Other containers fall through: a scalar field given as a container is a type error.
 	}
 	switch string(path) {
 	case "event_simpleName":
@@ -160,8 +164,14 @@ func (st *crowdstrikeState) visit(path []byte, v jsonValue) bool {
 		st.direction = r.str(path, v)
 	case "DomainName", "DnsRequests.DomainName":
 		st.obs.addHost(r.str(path, v), "DomainName")
-	case "IP4Records", "CNAMERecords":
-		st.obs.addHostList(r.str(path, v), ';', string(path))
+	case "IP4Records", "IP6Records":
+		st.obs.addList("ip", r.str(path, v), ';', string(path))
+	case "CNAMERecords":
+		st.obs.addList("domain", r.str(path, v), ';', string(path))
+	case "RespondingDnsServer":
+		if st.ev.DstIP == "" {
+			st.ev.DstIP = r.str(path, v)
+		}
 	case "FirstIP4Record", "NetworkAccesses.RemoteAddress":
 		st.obs.addHost(r.str(path, v), string(path))
 	case "SHA256HashData", "TargetSHA256HashData", "SHA256String", "ExecutablesWritten.SHA256HashData":

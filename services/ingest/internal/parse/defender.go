@@ -81,10 +81,7 @@ func (st *defenderState) visit(path []byte, v jsonValue) bool {
 			return st.alerts == 1
 		}
 	}
-	switch v.Kind {
-	case jsonObject, jsonArray:
-		return true
-	case jsonObjectEnd:
+	if v.Kind == jsonObjectEnd {
 		return false
 	}
 	if st.page {
@@ -93,6 +90,12 @@ func (st *defenderState) visit(path []byte, v jsonValue) bool {
 			return false
 		}
 		path = p
+	}
+	if v.Kind == jsonObject || v.Kind == jsonArray {
+		if string(path) == "relatedUser" || string(path) == "evidence" || bytes.HasPrefix(path, []byte("evidence.")) {
+			return true
+		}
+		// Other containers fall through: a scalar field given as a container is a type error.
 	}
 	r := &st.rec
 	if ev, ok := bytes.CutPrefix(path, []byte("evidence.")); ok {

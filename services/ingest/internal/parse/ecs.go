@@ -64,7 +64,7 @@ func (*ECS) Parse(raw []byte) (Event, error) {
 	}
 	ev := st.ev
 	ev.Vendor, ev.Product = "Elastic", "ECS"
-	for _, k := range [...]string{st.dataset, st.module, st.kind} {
+	for _, k := range [...]string{st.dataset, st.module, st.kind, "event"} {
 		if k != "" {
 			ev.Kind = k
 			break

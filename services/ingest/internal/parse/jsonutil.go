@@ -991,12 +991,16 @@ func (o *observables) addHashList(list, field string) {
 	}
 }
 
-// addHostList adds every entry of a sep-separated list of addresses or names.
-func (o *observables) addHostList(list string, sep byte, field string) {
+// addList adds every entry of a sep-separated list as an observable of one kind.
+func (o *observables) addList(kind, list string, sep byte, field string) {
 	for list != "" {
 		var item string
-		item, list, _ = strings.Cut(list, string(sep))
-		o.addHost(item, field)
+		if i := strings.IndexByte(list, sep); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			item, list = list, ""
+		}
+		o.add(kind, strings.TrimSpace(item), field)
 	}
 }
 

@@ -105,9 +105,10 @@ func (st *sentineloneState) visit(path []byte, v jsonValue) bool {
 			st.threat = true
 		}
 		return true
-	case jsonArray, jsonObjectEnd:
+	case jsonObjectEnd:
 		return false
 	}
+	// Arrays fall through: a field read as a scalar given as an array is a type error.
 	r := &st.rec
 	switch string(path) {
 	case "alertInfo.createdAt", "threatInfo.createdAt", "threatInfo.identifiedAt":

@@ -88,7 +88,11 @@ func (st *suricataState) visit(path []byte, v jsonValue) bool {
 		case "alert", "dns", "dns.answers", "dns.queries", "dns.grouped", "http", "tls", "fileinfo", "anomaly":
 			return true
 		}
-		return bytes.HasPrefix(path, []byte("dns.grouped."))
+		if bytes.HasPrefix(path, []byte("dns.grouped.")) {
+			return true
+		}
+		// Not a container this parser reads: the field switch below flags it when a
+		// scalar was expected there.
 	case jsonObjectEnd:
 		switch string(path) {
 		case "dns.answers":

@@ -116,9 +116,10 @@ func (st *sysmonState) visit(path []byte, v jsonValue) bool {
 	switch v.Kind {
 	case jsonObject:
 		return true
-	case jsonArray, jsonObjectEnd:
+	case jsonObjectEnd:
 		return false
 	}
+	// Arrays fall through: a field read as a scalar given as an array is a type error.
 	r := &st.rec
 	key := lastSegment(path)
 	switch string(key) {

@@ -177,6 +177,12 @@ func (z *Zeek) parse(raw []byte, nesting int) (Event, error) {
 			ev.Rule = st.source
 		}
 	}
+	if ev.Protocol == "" && ev.SrcIP != "" {
+		switch kind {
+		case "http", "ssl", "smtp", "ssh", "rdp", "ftp", "rfb", "mysql", "smb_files", "smb_mapping", "ntlm", "kerberos":
+			ev.Protocol = "tcp" // these logs only exist for TCP connections and carry no proto
+		}
+	}
 	if st.dropped && ev.Action == "" {
 		ev.Action = "drop"
 	}
@@ -202,7 +208,7 @@ func (st *zeekState) visit(path []byte, v jsonValue) bool {
 		case "answers", "tx_hosts", "rx_hosts", "san.dns", "san.ip", "sources", "actions":
 			return true
 		}
-		return false
+		// Other arrays fall through: a scalar field given as an array is a type error.
 	case jsonObjectEnd:
 		return false
 	}
@@ -238,7 +244,7 @@ func (st *zeekState) visit(path []byte, v jsonValue) bool {
 		}
 	case "host":
 		st.host = r.str(path, v)
-	case "host_p":
+	case "host_p", "port_num":
 		st.hostPort = r.port(path, v)
 	case "username", "user":
 		st.ev.User = r.str(path, v)
