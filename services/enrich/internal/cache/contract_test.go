@@ -117,13 +117,13 @@ func runContract(t *testing.T, mk pair) {
 	t.Run("ttl enforced on read", func(t *testing.T) {
 		a, b := mk(t)
 		k := uniqueKey(t)
-		if err := a.Set(t.Context(), k, sampleEntry(events.StatusOK, 150*time.Millisecond)); err != nil {
+		if err := a.Set(t.Context(), k, sampleEntry(events.StatusOK, 500*time.Millisecond)); err != nil {
 			t.Fatalf("set: %v", err)
 		}
 		if _, ok, _ := b.Get(t.Context(), k); !ok {
 			t.Fatal("fresh entry missing")
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(550 * time.Millisecond)
 		if _, ok, _ := b.Get(t.Context(), k); ok {
 			t.Fatal("expired entry served")
 		}

@@ -115,8 +115,8 @@ func TestTTLExpiryAndRefetch(t *testing.T) {
 		status string
 		cacheM string
 	}{
-		{"hit ttl", true, ProviderConfig{TTLHit: 120 * time.Millisecond, TTLNotFound: time.Hour}, events.StatusOK, "hit"},
-		{"not-found ttl", false, ProviderConfig{TTLHit: time.Hour, TTLNotFound: 120 * time.Millisecond}, events.StatusNotFound, "negative"},
+		{"hit ttl", true, ProviderConfig{TTLHit: 400 * time.Millisecond, TTLNotFound: time.Hour}, events.StatusOK, "hit"},
+		{"not-found ttl", false, ProviderConfig{TTLHit: time.Hour, TTLNotFound: 400 * time.Millisecond}, events.StatusNotFound, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestTTLExpiryAndRefetch(t *testing.T) {
 			if m.cache["p/"+tt.cacheM] != 1 {
 				t.Fatalf("cache metrics %v", m.cache)
 			}
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(450 * time.Millisecond)
 			third := result(t, batch(t, e, ip("45.33.32.7"))[0], "p")
 			if f.count() != 2 || !third.CachedAt.IsZero() {
 				t.Fatalf("after ttl: calls=%d %+v", f.count(), third)
@@ -259,7 +259,7 @@ func TestRetryAfterBeyondBudgetIsRateLimited(t *testing.T) {
 	}, provs: []provider.Provider{f}})
 	start := time.Now()
 	r := result(t, batch(t, e, ip("45.33.32.7"))[0], "p")
-	if r.Status != events.StatusRateLimited || f.count() != 1 || time.Since(start) > 500*time.Millisecond {
+	if r.Status != events.StatusRateLimited || f.count() != 1 || time.Since(start) > 900*time.Millisecond {
 		t.Fatalf("status %s, %d calls, took %s", r.Status, f.count(), time.Since(start))
 	}
 }
