@@ -600,10 +600,24 @@ func (r *jsonRecord) integer(path []byte, v jsonValue) (int, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
-	n, err := strconv.Atoi(string(b))
-	if err != nil {
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
 		r.typeErr(path, "integer")
 		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			r.typeErr(path, "integer")
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		n = -n
 	}
 	return n, true
 }
@@ -691,8 +705,12 @@ func parseEpoch(b []byte) (time.Time, bool) {
 	switch {
 	case ip >= 1e17: // nanoseconds
 		return time.Unix(0, ip).UTC(), true
+	case ip >= 9e15: // too large for microseconds, too small for nanoseconds
+		return time.Time{}, false
 	case ip >= 1e14: // microseconds
 		return time.Unix(0, ip*1e3+frac/1e6).UTC(), true
+	case ip >= 9e12: // beyond year 2255 in milliseconds
+		return time.Time{}, false
 	case ip >= 1e11: // milliseconds
 		return time.Unix(0, ip*1e6+frac/1e3).UTC(), true
 	default:

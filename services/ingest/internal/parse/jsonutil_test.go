@@ -167,7 +167,7 @@ func TestParseEpochUnits(t *testing.T) {
 			t.Errorf("parseEpoch(%q) = %v %v, want %d", tc.in, tm.UnixNano(), ok, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "-1", "1e9", "12a", "."} {
+	for _, bad := range []string{"", "-1", "1e9", "12a", ".", "50000000000000", "50000000000000000"} {
 		if _, ok := parseEpoch([]byte(bad)); ok {
 			t.Errorf("parseEpoch(%q) accepted", bad)
 		}
