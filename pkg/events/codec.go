@@ -73,10 +73,10 @@ type Serde struct {
 	current map[string]*goavro.Codec // name -> current writer codec
 	byFP    map[uint64]writerSchema  // every known schema (current and history) by fingerprint
 
-	reg   *sr.Client
-	ids   map[string]int // name -> registered id of the current schema
-	mu    sync.RWMutex
-	byID  map[int]writerSchema
+	reg  *sr.Client
+	ids  map[string]int // name -> registered id of the current schema
+	mu   sync.RWMutex
+	byID map[int]writerSchema
 }
 
 // NewSerde compiles the embedded schemas (current and every released version in schemas/history).

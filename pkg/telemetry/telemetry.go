@@ -55,8 +55,8 @@ type Telemetry struct {
 	TracerProvider trace.TracerProvider
 	Registry       *prometheus.Registry
 
-	sdkTP    *sdktrace.TracerProvider
-	closeTF  io.Closer
+	sdkTP   *sdktrace.TracerProvider
+	closeTF io.Closer
 }
 
 // Meter returns a meter for an instrumentation scope.
@@ -82,8 +82,10 @@ func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
-func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler { return traceHandler{h.Handler.WithAttrs(as)} }
-func (h traceHandler) WithGroup(n string) slog.Handler       { return traceHandler{h.Handler.WithGroup(n)} }
+func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(as)}
+}
+func (h traceHandler) WithGroup(n string) slog.Handler { return traceHandler{h.Handler.WithGroup(n)} }
 
 // Setup builds the logger, meter provider (Prometheus exporter) and tracer provider.
 func Setup(cfg Config) (*Telemetry, error) {
