@@ -1,0 +1,199 @@
+// Package service holds the start-up wiring every Vigil service shares: common configuration
+// (Kafka, Redis, ops server, logging, tracing), telemetry, the Avro serde, a runner configured
+// with metrics and tracing, and the ops HTTP server.
+//
+//	e := envconf.New(os.LookupEnv)
+//	common := service.LoadCommon(e, "enrich", "127.0.0.1:9402")
+//	deps, err := service.Start(ctx, common)
+//	rcfg := deps.RunnerConfig("enrich", common.Group, []string{cfg.InTopic})
+//	r, err := stream.NewRunner(rcfg, handler, deps.Serde, deps.Log)
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+
+	"github.com/vigilsec/vigil/pkg/envconf"
+	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/pkg/stream"
+	"github.com/vigilsec/vigil/pkg/telemetry"
+)
+
+// RedisConfig says how to reach Redis; an empty Addr means "no Redis" (in-process state only).
+type RedisConfig struct {
+	Addr       string
+	Username   string
+	Password   string // secret
+	DB         int
+	TLS        bool
+	TLSCAFile  string
+	PoolSize   int
+	MaxRetries int
+}
+
+// Common is the configuration every service reads.
+type Common struct {
+	Service          string
+	Group            string
+	OpsAddr          string
+	LogLevel         string
+	TraceFile        string
+	TraceSampleRatio float64
+	ShutdownTimeout  time.Duration
+	MaxBatch         int
+	Kafka            stream.KafkaConfig
+	Redis            RedisConfig
+}
+
+// LoadCommon reads the shared variables. Each service has its own defaults for the ops port and
+// the consumer group.
+func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
+	c := Common{
+		Service:          svc,
+		Group:            e.String("VIGIL_GROUP", "vigil-"+svc),
+		OpsAddr:          e.String("VIGIL_OPS_ADDR", defaultOps),
+		LogLevel:         e.OneOf("VIGIL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		TraceFile:        e.String("VIGIL_TRACE_FILE", ""),
+		TraceSampleRatio: e.Float("VIGIL_TRACE_SAMPLE_RATIO", 0),
+		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
+		MaxBatch:         e.Int("VIGIL_MAX_BATCH", 500),
+		Kafka:            stream.LoadKafka(e, svc),
+		Redis: RedisConfig{
+			Addr:       e.String("VIGIL_REDIS_ADDR", ""),
+			Username:   e.String("VIGIL_REDIS_USERNAME", ""),
+			Password:   e.Secret("VIGIL_REDIS_PASSWORD"),
+			DB:         e.Int("VIGIL_REDIS_DB", 0),
+			TLS:        e.Bool("VIGIL_REDIS_TLS", false),
+			TLSCAFile:  e.String("VIGIL_REDIS_TLS_CA_FILE", ""),
+			PoolSize:   e.Int("VIGIL_REDIS_POOL_SIZE", 20),
+			MaxRetries: e.Int("VIGIL_REDIS_MAX_RETRIES", 3),
+		},
+	}
+	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
+		e.Fail("VIGIL_TRACE_SAMPLE_RATIO", fmt.Sprint(c.TraceSampleRatio), "must be between 0 and 1")
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 100000 {
+		e.Fail("VIGIL_MAX_BATCH", fmt.Sprint(c.MaxBatch), "must be between 1 and 100000")
+	}
+	if c.ShutdownTimeout == 0 {
+		e.Fail("VIGIL_SHUTDOWN_TIMEOUT", "0", "must be positive")
+	}
+	return c
+}
+
+// Secrets lists the configured secret values so they can be scrubbed from messages.
+func (c Common) Secrets() []string {
+	return []string{c.Kafka.SASLPassword, c.Redis.Password}
+}
+
+// Deps are the shared runtime dependencies of a service.
+type Deps struct {
+	Common Common
+	Tel    *telemetry.Telemetry
+	Log    *slog.Logger
+	Serde  *events.Serde
+	Kotel  *kotel.Kotel
+	Tracer *kotel.Tracer
+}
+
+// Start sets up telemetry and the serde.
+func Start(c Common) (*Deps, error) {
+	tel, err := telemetry.Setup(telemetry.Config{Service: c.Service, LogLevel: c.LogLevel, TraceFile: c.TraceFile, TraceSampleRatio: c.TraceSampleRatio})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	serde, err := events.NewSerde()
+	if err != nil {
+		return nil, fmt.Errorf("serde: %w", err)
+	}
+	tracer := kotel.NewTracer(kotel.TracerProvider(tel.TracerProvider), kotel.ConsumerGroup(c.Group))
+	meter := kotel.NewMeter(kotel.MeterProvider(tel.MeterProvider))
+	return &Deps{Common: c, Tel: tel, Log: tel.Logger, Serde: serde,
+		Kotel: kotel.NewKotel(kotel.WithTracer(tracer), kotel.WithMeter(meter)), Tracer: tracer}, nil
+}
+
+// RunnerConfig returns a runner configuration with the common Kafka settings, metrics and tracing.
+func (d *Deps) RunnerConfig(stage string, topics []string) (stream.Config, error) {
+	m, err := stream.NewMetrics(d.Tel.Meter("vigil/stream"), stage)
+	if err != nil {
+		return stream.Config{}, fmt.Errorf("stream metrics: %w", err)
+	}
+	return stream.Config{
+		Stage:        stage,
+		Group:        d.Common.Group,
+		Topics:       topics,
+		Kafka:        d.Common.Kafka,
+		MaxBatch:     d.Common.MaxBatch,
+		DrainTimeout: d.Common.ShutdownTimeout,
+		Metrics:      m,
+		Tracer:       d.Tracer,
+		ExtraOpts:    []kgo.Opt{kgo.WithHooks(d.Kotel.Hooks()...)},
+	}, nil
+}
+
+// Shutdown flushes telemetry.
+func (d *Deps) Shutdown(ctx context.Context) error { return d.Tel.Shutdown(ctx) }
+
+// Ops serves /healthz, /readyz, /metrics until ctx ends. ready reports whether the runner
+// polled Kafka; checks adds dependency checks (Redis, ThreatQ, …).
+func (d *Deps) Ops(ctx context.Context, ready func() bool, checks []telemetry.Check, extra map[string]http.Handler) error {
+	all := append([]telemetry.Check{{Name: "kafka", Fn: func(context.Context) error {
+		if !ready() {
+			return fmt.Errorf("not yet consuming")
+		}
+		return nil
+	}}}, checks...)
+	return telemetry.Serve(ctx, d.Common.OpsAddr, telemetry.Handler(d.Tel, all, extra))
+}
+
+// NewRedis connects to Redis when configured; it returns nil, nil without an address.
+func NewRedis(ctx context.Context, c RedisConfig) (redis.UniversalClient, error) {
+	if c.Addr == "" {
+		return nil, nil
+	}
+	opt := &redis.Options{Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
+		PoolSize: c.PoolSize, MaxRetries: c.MaxRetries}
+	if c.TLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.TLSCAFile != "" {
+			pem, err := os.ReadFile(c.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read redis CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("redis CA %s: no certificates", c.TLSCAFile)
+			}
+			tc.RootCAs = pool
+		}
+		opt.TLSConfig = tc
+	}
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis %s: %w", c.Addr, err)
+	}
+	return rdb, nil
+}
+
+// RedisCheck is a readiness check for a Redis client (nil client: always ready).
+func RedisCheck(rdb redis.UniversalClient) telemetry.Check {
+	return telemetry.Check{Name: "redis", Fn: func(ctx context.Context) error {
+		if rdb == nil {
+			return nil
+		}
+		return rdb.Ping(ctx).Err()
+	}}
+}
