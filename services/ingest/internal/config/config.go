@@ -13,7 +13,7 @@ import (
 // Config is ingest's configuration.
 type Config struct {
 	Common           service.Common
-	Topics           []string          // raw topics (or regexes when TopicRegex)
+	Topics           []string // raw topics (or regexes when TopicRegex)
 	TopicRegex       bool
 	Formats          map[string]string // topic -> parser name; missing: DefaultFormat
 	DefaultFormat    string            // "auto" or a parser name
