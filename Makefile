@@ -19,7 +19,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./services/ingest/cmd/ingest ./services/enrich/cmd/enrich ./services/correlate/cmd/correlate \
 		./services/sink/cmd/sink ./services/enrich/cmd/provider-emulator ./services/sink/cmd/threatq-emulator \
-		./pkg/cmd/devkafka ./pkg/cmd/kready $(wildcard ./cmd/vigilctl) $(wildcard ./cmd/vigil-run)
+		./pkg/cmd/devkafka ./pkg/cmd/kready ./cmd/vigilctl ./cmd/vigil-run
 
 ## generate: copy schemas/ into the codec package (go:embed cannot reach outside a module)
 generate:
