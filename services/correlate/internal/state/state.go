@@ -64,6 +64,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Validate reports whether the windows are usable (after defaults), without
+// changing c. Errors wrap [ErrInvalidConfig].
+func (c Config) Validate() error { return c.setDefaults() }
+
 func (c *Config) setDefaults() error {
 	if c.Windows.Short == 0 {
 		c.Windows.Short = time.Hour
