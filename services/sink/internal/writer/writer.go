@@ -193,6 +193,14 @@ func (w *Writer) Add(v events.Verdict, token any) {
 	e.v, e.token = v, token
 }
 
+// Discard drops every pending verdict: their tokens are neither acknowledged nor dead-lettered.
+// Use it when the caller will deliver the same records again, e.g. after a failed Flush when the
+// consumer rewinds and pauses its partitions instead of keeping the verdicts in memory.
+func (w *Writer) Discard() {
+	w.pending = map[string]*entry{}
+	w.tokens = 0
+}
+
 // Len returns the number of distinct indicators pending.
 func (w *Writer) Len() int { return len(w.pending) }
 

@@ -452,3 +452,21 @@ func httpCalls(emu *tqemu.Server) int {
 	}
 	return n
 }
+
+func TestDiscardDropsPending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 7, func(c *Config) { c.MaxPending = 2 })
+	e.w.Add(verdict("203.0.113.8", events.VerdictBlock), 1)
+	e.w.Add(verdict("203.0.113.9", events.VerdictBlock), 2)
+	if !e.w.Due() {
+		t.Fatal("two verdicts with MaxPending 2: want Due")
+	}
+	e.w.Discard()
+	if e.w.Len() != 0 || e.w.Due() {
+		t.Fatalf("after Discard: Len %d, Due %v", e.w.Len(), e.w.Due())
+	}
+	res := flush(t, e.w)
+	if res.Calls != 0 || len(res.Acked) != 0 || e.emu.Stats().Indicators != 0 {
+		t.Fatalf("flush after Discard = %+v, indicators %d", res, e.emu.Stats().Indicators)
+	}
+}
