@@ -268,7 +268,8 @@ func (c *Correlator) Ack(ctx context.Context, verdicts []events.Verdict) error {
 // the analyst's reason) and counts each as a false positive of the Vigil
 // action that preceded it. The entries are installed as the allow-list
 // overlay when the Lists given to New implement Overlay. They live in memory
-// only.
+// only. Records whose value cannot become an entry are skipped and reported
+// in a *FeedbackError; the others are applied.
 func (c *Correlator) ApplyFeedback(ctx context.Context, fbs []events.Feedback) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -278,7 +279,8 @@ func (c *Correlator) ApplyFeedback(ctx context.Context, fbs []events.Feedback) e
 	c.fbMu.Lock()
 	defer c.fbMu.Unlock()
 	now := c.now()
-	for _, fb := range fbs {
+	var invalid FeedbackError
+	for i, fb := range fbs {
 		c.stats.mu.Lock()
 		c.stats.feedback++
 		c.stats.mu.Unlock()
@@ -295,11 +297,18 @@ func (c *Correlator) ApplyFeedback(ctx context.Context, fbs []events.Feedback) e
 			typ = allowlist.TypeCIDR
 		}
 		reason := fmt.Sprintf("analyst %s: %s", fb.Analyst, fb.Reason)
-		c.fbList[fb.Indicator.Key()] = allowlist.Entry{Value: fb.Indicator.Value, Type: typ, Reason: reason, Expires: now.Add(p.Feedback.AllowTTL)}
+		entry := allowlist.Entry{Value: fb.Indicator.Value, Type: typ, Reason: reason, Expires: now.Add(p.Feedback.AllowTTL)}
+		// An entry that does not compile would make every later overlay fail: refuse it alone.
+		if _, err := allowlist.Compile([]allowlist.List{{Name: p.Feedback.AllowList, Entries: []allowlist.Entry{entry}}}, allowlist.Options{}); err != nil {
+			invalid.Indexes = append(invalid.Indexes, i)
+			invalid.Errs = append(invalid.Errs, err)
+			continue
+		}
+		c.fbList[fb.Indicator.Key()] = entry
 		changed = true
 	}
 	if !changed || c.fbTarget == nil {
-		return nil
+		return invalid.orNil()
 	}
 	l := allowlist.List{Name: p.Feedback.AllowList, Description: "analyst feedback", Local: true}
 	for k, e := range c.fbList {
@@ -314,5 +323,24 @@ func (c *Correlator) ApplyFeedback(ctx context.Context, fbs []events.Feedback) e
 		return fmt.Errorf("apply feedback: %w", err)
 	}
 	c.fbTarget.SetOverlay(set)
-	return nil
+	return invalid.orNil()
+}
+
+// FeedbackError lists the feedback records ApplyFeedback could not turn into
+// allow-list entries (their values do not parse); every other record was
+// applied. Retrying the invalid ones cannot succeed.
+type FeedbackError struct {
+	Indexes []int   // positions in the slice given to ApplyFeedback
+	Errs    []error // one per index
+}
+
+func (e *FeedbackError) Error() string {
+	return fmt.Sprintf("%d invalid feedback records: %v", len(e.Indexes), errors.Join(e.Errs...))
+}
+
+func (e *FeedbackError) orNil() error {
+	if len(e.Indexes) == 0 {
+		return nil
+	}
+	return e
 }

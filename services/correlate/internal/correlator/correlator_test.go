@@ -274,6 +274,28 @@ func TestFeedback(t *testing.T) {
 	}
 }
 
+// TestFeedbackInvalidEntry checks that a value that cannot become an allow
+// entry is reported alone and does not poison later feedback.
+func TestFeedbackInvalidEntry(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	ctx := t.Context()
+	bad := events.Feedback{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "not-an-ip"}, Kind: "status_changed", NewStatus: "Whitelisted"}
+	good := events.Feedback{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "194.26.29.1"}, Kind: "status_changed", NewStatus: "Whitelisted"}
+	err := c.ApplyFeedback(ctx, []events.Feedback{bad, good})
+	var fe *FeedbackError
+	if !errors.As(err, &fe) || len(fe.Indexes) != 1 || fe.Indexes[0] != 0 {
+		t.Fatalf("err = %v, want FeedbackError for index 0", err)
+	}
+	if err := c.ApplyFeedback(ctx, []events.Feedback{good}); err != nil {
+		t.Fatalf("later feedback: %v", err)
+	}
+	vs, err := c.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.17", hostile)})
+	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictSuppress {
+		t.Fatalf("whitelisted after bad entry = %+v, %v", vs, err)
+	}
+}
+
 func TestDryRun(t *testing.T) {
 	t.Parallel()
 	a, err := policy.Default()
