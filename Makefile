@@ -8,6 +8,8 @@ SERVICES := ingest enrich correlate sink
 export VIGIL_TEST_KAFKA_BROKERS ?= 127.0.0.1:39092
 export VIGIL_TEST_REDIS_ADDR ?= 127.0.0.1:36379
 FUZZTIME ?= 5s
+GEO_DIR ?= $(HOME)/.cache/vigil/geo
+export VIGIL_TEST_OFFLINE_DIR ?= $(GEO_DIR)
 
 .PHONY: all build generate check-generated vet test test-unit test-integration test-race fuzz up down \
 	run bench fetch-geo lint clean
@@ -58,7 +60,7 @@ test-integration:
 
 ## test: generated-code check, vet, unit tests, short fuzzing, then the real broker + Redis and
 ## the integration tests; the services are stopped again whatever happens.
-test: check-generated vet test-unit fuzz
+test: check-generated vet test-unit fuzz fetch-geo
 	@set -e; trap '$(MAKE) --no-print-directory down' EXIT; $(MAKE) --no-print-directory up; $(MAKE) --no-print-directory test-integration
 
 test-race:
@@ -72,9 +74,10 @@ run: build
 bench: build
 	@set -e; trap '$(MAKE) --no-print-directory down' EXIT; $(MAKE) --no-print-directory up; $(GO) run ./cmd/vigil-bench $(BENCH_ARGS)
 
-## fetch-geo: offline ASN/country data from npm (@ip-location-db) into data/geo
+## fetch-geo: offline ASN/country data from npm (@ip-location-db) into $(GEO_DIR), once
 fetch-geo:
-	bash services/enrich/internal/provider/offline/fetch.sh data/geo
+	@if [ -f "$(GEO_DIR)/geo-whois-asn-country-ipv6.mmdb" ] && [ -f "$(GEO_DIR)/asn-ipv6.csv" ]; then echo "offline geo data present in $(GEO_DIR)"; \
+	else bash services/enrich/internal/provider/offline/fetch.sh "$(GEO_DIR)"; fi
 
 lint:
 	@command -v golangci-lint >/dev/null && golangci-lint run ./... || echo "golangci-lint not installed; ran go vet instead" && $(GO) vet work
