@@ -39,6 +39,7 @@ const (
 	ReasonInvalid     = "invalid_indicator"
 	ReasonAllowlisted = "allowlisted"
 	ReasonInternal    = "internal"
+	ReasonNoData      = "no_data" // the provider has no data source loaded (e.g. offline files missing)
 )
 
 // Error classes, in ProviderResult.Error for error / rate_limited / breaker_open, and the status label of
@@ -84,11 +85,18 @@ var (
 var errAborted = errors.New("aborted by caller")
 
 type prov struct {
-	name  string
-	p     provider.Provider
-	cfg   ProviderConfig
-	types map[string]bool // nil: whatever p.Supports
-	br    *gobreaker.CircuitBreaker[provider.Result]
+	name   string
+	p      provider.Provider
+	cfg    ProviderConfig
+	types  map[string]bool // nil: whatever p.Supports
+	br     *gobreaker.CircuitBreaker[provider.Result]
+	noData bool // p reported at New that it has nothing to answer from
+}
+
+// availability is implemented by providers that can have no data source at all (the offline provider
+// without its files). Such a provider is reported "skipped" with ReasonNoData instead of being called.
+type availability interface {
+	Available() bool
 }
 
 func (p *prov) serves(typ string) bool {
@@ -146,6 +154,10 @@ func New(cfg Config, providers []provider.Provider, c Cache, lim Limiter, logger
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 		pr := &prov{name: name, p: p, cfg: pc}
+		if a, ok := p.(availability); ok && !a.Available() {
+			pr.noData = true
+			e.log.Warn("provider has no data; its results will be skipped", "provider", name)
+		}
 		if len(pc.Types) > 0 {
 			pr.types = map[string]bool{}
 			for _, t := range pc.Types {
@@ -158,6 +170,24 @@ func New(cfg Config, providers []provider.Provider, c Cache, lim Limiter, logger
 	}
 	slices.SortFunc(e.provs, func(a, b *prov) int { return compareStrings(a.name, b.name) })
 	return e, nil
+}
+
+// Providers returns the names of the enabled providers, sorted.
+func (e *Enricher) Providers() []string {
+	out := make([]string, len(e.provs))
+	for i, p := range e.provs {
+		out[i] = p.name
+	}
+	return out
+}
+
+// Breakers returns the current breaker state ("closed", "half-open", "open") of every enabled provider.
+func (e *Enricher) Breakers() map[string]string {
+	out := make(map[string]string, len(e.provs))
+	for _, p := range e.provs {
+		out[p.name] = p.br.State().String()
+	}
+	return out
 }
 
 func compareStrings(a, b string) int {
@@ -223,6 +253,8 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 				skip = ReasonUnsupported
 			case verr != nil:
 				skip = ReasonInvalid
+			case p.noData:
+				skip = ReasonNoData
 			case o.Allowlist != nil && !p.cfg.AllowAllowlisted:
 				skip = ReasonAllowlisted
 			case internal && !p.cfg.AllowInternal:

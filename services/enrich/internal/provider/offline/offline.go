@@ -9,7 +9,8 @@
 //
 // fetch.sh in this directory downloads both packages with `npm pack` into a data directory. The npm
 // data is a frozen snapshot the maintainer warns may contain errors: use it for coarse enrichment.
-// When no file is present, Lookup returns ErrNoData, which the enricher records as status "skipped".
+// When no file is present, Available is false (the enricher then records status "skipped", reason
+// "no_data", without calling) and Lookup returns ErrNoData.
 package offline
 
 import (
@@ -43,7 +44,7 @@ const (
 	CountryV6File = "geo-whois-asn-country-ipv6.mmdb"
 )
 
-// ErrNoData means no offline data file was loaded; the enricher maps it to status "skipped".
+// ErrNoData means no offline data file was loaded (the enricher checks Available first and skips).
 // It is returned as is (not wrapped in *provider.Error).
 var ErrNoData = errors.New("offline: no data files loaded")
 
@@ -128,6 +129,12 @@ func (c *Client) Loaded() (asnRanges, countryDBs int) {
 		}
 	}
 	return len(c.ranges), countryDBs
+}
+
+// Available reports whether any data file is loaded; the enricher skips a provider that has none.
+func (c *Client) Available() bool {
+	nASN, nCountry := c.Loaded()
+	return nASN > 0 || nCountry > 0
 }
 
 // Name returns "offline".
