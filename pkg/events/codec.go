@@ -127,22 +127,19 @@ func (s *Serde) addHistory(file string, raw []byte) error {
 	return nil
 }
 
-// UseRegistry registers the current schemas in a Confluent-compatible Schema Registry (subject
-// "<topic>-value" style is left to the caller: subjects maps record name -> subject) and switches
-// encoding to Confluent framing.
-func (s *Serde) UseRegistry(ctx context.Context, cl *sr.Client, subjects map[string]string) error {
-	for name, subject := range subjects {
-		c, ok := s.current[name]
-		if !ok {
-			return fmt.Errorf("register %s: %w", name, ErrUnknownSchema)
-		}
-		ss, err := cl.CreateSchema(ctx, subject, sr.Schema{Schema: c.Schema(), Type: sr.TypeAvro})
+// UseRegistry registers the current schemas in a Confluent-compatible Schema Registry under
+// the record-name subject strategy ("io.vigil.events.<Record>") and switches encoding to
+// Confluent framing (magic 0 + 4-byte schema id). Reading looks unknown ids up in the registry.
+func (s *Serde) UseRegistry(ctx context.Context, cl *sr.Client) error {
+	for name, c := range s.current {
+		subject := "io.vigil.events." + name
+		id, err := cl.RegisterSchema(ctx, subject, sr.Schema{Schema: c.Schema(), Type: sr.TypeAvro}, -1, -1)
 		if err != nil {
-			return fmt.Errorf("register %s as %s: %w", name, subject, err)
+			return fmt.Errorf("register %s: %w", subject, err)
 		}
 		s.mu.Lock()
-		s.ids[name] = ss.ID
-		s.byID[ss.ID] = writerSchema{name: name, codec: c}
+		s.ids[name] = id
+		s.byID[id] = writerSchema{name: name, codec: c}
 		s.mu.Unlock()
 	}
 	s.reg = cl

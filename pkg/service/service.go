@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/plugin/kotel"
 
 	"github.com/vigilsec/vigil/pkg/envconf"
@@ -51,6 +52,7 @@ type Common struct {
 	TraceSampleRatio float64
 	ShutdownTimeout  time.Duration
 	MaxBatch         int
+	SchemaRegistry   string // Confluent-compatible Schema Registry URL; empty: Avro single-object encoding
 	Kafka            stream.KafkaConfig
 	Redis            RedisConfig
 }
@@ -67,6 +69,7 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 		TraceSampleRatio: e.Float("VIGIL_TRACE_SAMPLE_RATIO", 0),
 		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		MaxBatch:         e.Int("VIGIL_MAX_BATCH", 500),
+		SchemaRegistry:   e.String("VIGIL_SCHEMA_REGISTRY_URL", ""),
 		Kafka:            stream.LoadKafka(e, svc),
 		Redis: RedisConfig{
 			Addr:       e.String("VIGIL_REDIS_ADDR", ""),
@@ -106,7 +109,7 @@ type Deps struct {
 	Tracer *kotel.Tracer
 }
 
-// Start sets up telemetry and the serde.
+// Start sets up telemetry and the serde (registering the schemas when a registry is configured).
 func Start(c Common) (*Deps, error) {
 	tel, err := telemetry.Setup(telemetry.Config{Service: c.Service, LogLevel: c.LogLevel, TraceFile: c.TraceFile, TraceSampleRatio: c.TraceSampleRatio})
 	if err != nil {
@@ -115,6 +118,18 @@ func Start(c Common) (*Deps, error) {
 	serde, err := events.NewSerde()
 	if err != nil {
 		return nil, fmt.Errorf("serde: %w", err)
+	}
+	if c.SchemaRegistry != "" {
+		cl, err := sr.NewClient(sr.URLs(c.SchemaRegistry))
+		if err != nil {
+			return nil, fmt.Errorf("schema registry: %w", err)
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = serde.UseRegistry(rctx, cl)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("schema registry %s: %w", c.SchemaRegistry, err)
+		}
 	}
 	tracer := kotel.NewTracer(kotel.TracerProvider(tel.TracerProvider), kotel.ConsumerGroup(c.Group))
 	meter := kotel.NewMeter(kotel.MeterProvider(tel.MeterProvider))
