@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 )
@@ -247,4 +248,31 @@ func parsePrefix(v string) (netip.Prefix, error) {
 	}
 	a = a.Unmap().WithZone("")
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Holder serves lookups from the current Inventory and swaps it atomically
+// (SIGHUP reload). A Holder without an inventory finds nothing. It is safe
+// for concurrent use.
+type Holder struct{ inv atomic.Pointer[Inventory] }
+
+// NewHolder returns a Holder serving inv (nil: no inventory).
+func NewHolder(inv *Inventory) *Holder {
+	h := &Holder{}
+	h.inv.Store(inv)
+	return h
+}
+
+// Swap replaces the inventory; lookups in flight finish on the old one.
+func (h *Holder) Swap(inv *Inventory) { h.inv.Store(inv) }
+
+// Current returns the inventory in use (nil when none).
+func (h *Holder) Current() *Inventory { return h.inv.Load() }
+
+// Lookup finds the asset in the current inventory.
+func (h *Holder) Lookup(ip, host string) (Asset, bool) {
+	inv := h.inv.Load()
+	if inv == nil {
+		return Asset{}, false
+	}
+	return inv.Lookup(ip, host)
 }

@@ -1,0 +1,235 @@
+// Package stage is correlate's stream stage: one stream.BatchHandler that
+// consumes enrichments and analyst feedback and produces verdicts.
+//
+// Wiring (see cmd/correlate):
+//
+//	st, err := stage.New(stage.Config{EnrichedTopic: in, FeedbackTopic: fb, VerdictTopic: out}, corr, serde, metrics, log)
+//	rcfg.Topics = []string{in, fb}
+//	rcfg.ExtraOpts = append(rcfg.ExtraOpts, kgo.WithHooks(st)) // produce acks -> correlator.Ack
+//	r, err := stream.NewRunner(rcfg, st, serde, log)
+//
+// # Acknowledging verdicts
+//
+// The correlator must learn that a verdict was published (Correlator.Ack)
+// only after Kafka acknowledged it, or a replay of an unpublished batch would
+// find the verdict already "published" and not emit it again. The runner
+// produces a batch's outputs after Handle returns, so the stage watches the
+// producer itself: it is a kgo.HookProduceRecordUnbuffered, and the hook
+// moves each verdict record Kafka acknowledged (nil error) to a confirmed
+// list. The next Handle starts by calling Correlator.Ack on that list, before
+// it processes new records, so the last-published verdicts the correlator
+// reads are up to date. A crash between the produce and the next Handle only
+// loses the Ack: the replayed records are not counted twice (state dedupes on
+// source offsets) and their verdicts are emitted again, which is harmless
+// (ThreatQ writes are upserts). A verdict whose produce failed is never
+// acked, and its batch is redelivered by the runner.
+//
+// Handle never returns a transient per-record error (undecodable records are
+// permanent), so the runner never calls it again on a subset of a batch
+// before producing: every Handle call follows the produce of the previous
+// one, and verdict records still awaiting an answer at that point were never
+// produced.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/pkg/stream"
+	"github.com/vigilsec/vigil/services/correlate/internal/correlator"
+)
+
+// Error classes of dead-lettered inputs.
+const (
+	ClassDecode   = "decode"   // the value is not the expected Avro record
+	ClassFeedback = "feedback" // feedback whose indicator cannot become an allow-list entry
+	ClassTopic    = "unknown_topic"
+)
+
+// Correlator is what the stage needs of *correlator.Correlator.
+type Correlator interface {
+	Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error)
+	Ack(ctx context.Context, verdicts []events.Verdict) error
+	ApplyFeedback(ctx context.Context, fbs []events.Feedback) error
+}
+
+var _ Correlator = (*correlator.Correlator)(nil)
+
+// Config names the stage's topics.
+type Config struct {
+	EnrichedTopic string // input: Avro Enrichment
+	FeedbackTopic string // input: Avro Feedback
+	VerdictTopic  string // output: Avro Verdict, keyed by indicator
+}
+
+// ErrConfig is returned by New for missing topics or dependencies.
+var ErrConfig = errors.New("invalid stage config")
+
+// Stage implements stream.BatchHandler and kgo.HookProduceRecordUnbuffered.
+// Handle is called from one goroutine at a time (the runner's); the hook may
+// be called from any producer goroutine.
+type Stage struct {
+	cfg   Config
+	corr  Correlator
+	serde *events.Serde
+	m     *Metrics
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	inflight  map[*kgo.Record]events.Verdict // produced, no answer from Kafka yet
+	confirmed []events.Verdict               // acknowledged by Kafka, not yet acked to the correlator
+	hookSeen  bool
+	warned    bool
+}
+
+var (
+	_ stream.BatchHandler             = (*Stage)(nil)
+	_ kgo.HookProduceRecordUnbuffered = (*Stage)(nil)
+)
+
+// New returns a Stage. m may be nil (no metrics).
+func New(cfg Config, corr Correlator, serde *events.Serde, m *Metrics, log *slog.Logger) (*Stage, error) {
+	if cfg.EnrichedTopic == "" || cfg.FeedbackTopic == "" || cfg.VerdictTopic == "" || corr == nil || serde == nil || log == nil {
+		return nil, fmt.Errorf("new stage: %w", ErrConfig)
+	}
+	return &Stage{cfg: cfg, corr: corr, serde: serde, m: m, log: log, inflight: map[*kgo.Record]events.Verdict{}}, nil
+}
+
+// OnProduceRecordUnbuffered implements kgo.HookProduceRecordUnbuffered: a
+// verdict record Kafka acknowledged is queued for Correlator.Ack.
+func (s *Stage) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hookSeen = true
+	v, ok := s.inflight[r]
+	if !ok {
+		return
+	}
+	delete(s.inflight, r)
+	if err == nil {
+		s.confirmed = append(s.confirmed, v)
+	}
+}
+
+// Handle implements stream.BatchHandler. Enrichments are correlated as one
+// batch; each verdict is the output of the last input record of its
+// indicator in the batch, and inputs without a verdict are filtered.
+// Feedback records are applied to the correlator and produce nothing.
+// Undecodable records are permanent failures (class "decode"). A correlator
+// or state failure fails the whole batch (retried, then paused).
+func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
+	if err := s.ackConfirmed(ctx); err != nil {
+		return nil, err
+	}
+	res := make([]stream.Result, len(recs))
+	var (
+		encs   []events.Enrichment
+		encRec []int // encs[j] came from recs[encRec[j]]
+		fbs    []events.Feedback
+		fbRec  []int
+	)
+	for i, r := range recs {
+		switch r.Topic {
+		case s.cfg.EnrichedTopic:
+			e, err := s.serde.DecodeEnrichment(ctx, r.Value)
+			if err != nil {
+				res[i].Err = stream.Permanent(ClassDecode, err)
+				continue
+			}
+			encs = append(encs, e)
+			encRec = append(encRec, i)
+		case s.cfg.FeedbackTopic:
+			fb, err := s.serde.DecodeFeedback(ctx, r.Value)
+			if err != nil {
+				res[i].Err = stream.Permanent(ClassDecode, err)
+				continue
+			}
+			fbs = append(fbs, fb)
+			fbRec = append(fbRec, i)
+		default:
+			res[i].Err = stream.Permanent(ClassTopic, fmt.Errorf("topic %q is neither enrichments nor feedback", r.Topic))
+		}
+	}
+
+	verdicts, err := s.corr.Process(ctx, encs)
+	if err != nil {
+		return nil, fmt.Errorf("correlate: %w", err)
+	}
+	// Feedback after Process: a Process failure retries the batch, and
+	// feedback applied twice would count its false positives twice.
+	if len(fbs) > 0 {
+		err := s.corr.ApplyFeedback(ctx, fbs)
+		var fe *correlator.FeedbackError
+		switch {
+		case errors.As(err, &fe):
+			for k, j := range fe.Indexes {
+				res[fbRec[j]].Err = stream.Permanent(ClassFeedback, fe.Errs[k])
+			}
+		case err != nil:
+			return nil, fmt.Errorf("apply feedback: %w", err)
+		}
+	}
+	if len(verdicts) == 0 {
+		return res, nil
+	}
+
+	last := make(map[string]int, len(encs)) // indicator key -> index in recs of its last record
+	for j := range encs {
+		last[encs[j].Observation.Indicator.Key()] = encRec[j]
+	}
+	produced := make(map[*kgo.Record]events.Verdict, len(verdicts))
+	for _, v := range verdicts {
+		key := v.Indicator.Key()
+		i, ok := last[key]
+		if !ok {
+			return nil, fmt.Errorf("verdict for %s matches no input record", key)
+		}
+		val, err := s.serde.EncodeVerdict(&v)
+		if err != nil {
+			return nil, fmt.Errorf("encode verdict %s: %w", key, err) // our own schema mapping: never drop
+		}
+		out := &kgo.Record{Topic: s.cfg.VerdictTopic, Key: []byte(key), Value: val}
+		res[i].Outputs = append(res[i].Outputs, out)
+		produced[out] = v
+	}
+	s.mu.Lock()
+	s.inflight = produced
+	s.mu.Unlock()
+	return res, nil
+}
+
+// ackConfirmed hands the verdicts Kafka acknowledged since the last call to
+// the correlator and counts them. On error they stay queued.
+func (s *Stage) ackConfirmed(ctx context.Context) error {
+	s.mu.Lock()
+	vs := s.confirmed
+	s.confirmed = nil
+	if len(s.inflight) > 0 && !s.hookSeen && !s.warned {
+		s.warned = true
+		s.log.WarnContext(ctx, "no produce acknowledgement seen for verdicts: is the stage installed as a kgo hook? verdicts are not acked")
+	}
+	clear(s.inflight) // never produced (see package doc)
+	s.mu.Unlock()
+	if len(vs) == 0 {
+		return nil
+	}
+	if err := s.corr.Ack(ctx, vs); err != nil {
+		s.mu.Lock()
+		s.confirmed = append(vs, s.confirmed...)
+		s.mu.Unlock()
+		return fmt.Errorf("ack published verdicts: %w", err)
+	}
+	s.m.published(ctx, vs)
+	return nil
+}
+
+// Flush acks the verdicts Kafka confirmed after the last Handle. Call it
+// once after the runner stopped (best effort: a verdict not acked is
+// emitted again after a restart).
+func (s *Stage) Flush(ctx context.Context) error { return s.ackConfirmed(ctx) }
