@@ -1,0 +1,120 @@
+// Package stage is enrich's stream stage: Avro Observations in, Avro Enrichments out, one per input,
+// keyed by the input's key.
+//
+// A poll batch is enriched with ONE EnrichBatch call, so the cache is looked up in one round trip and an
+// indicator seen many times in the batch is fetched at most once. Outcomes:
+//
+//   - an undecodable record is dead-lettered (stream.Permanent, class "decode");
+//   - a provider that fails yields a per-provider status in the Enrichment (partial enrichment), never
+//     an error;
+//   - a Required provider whose breaker is open makes Handle return an error wrapping stream.ErrPause
+//     (and enricher.ErrRequiredProviderDown): the runner rewinds and pauses the batch's partitions;
+//   - any other batch error (e.g. ctx ended) is returned; the runner retries the batch, then pauses.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/pkg/stream"
+	"github.com/vigilsec/vigil/services/enrich/internal/enricher"
+)
+
+// Error classes of dead-lettered records.
+const (
+	ClassDecode = "decode"
+	ClassEncode = "encode"
+)
+
+// Enricher enriches a batch of observations (*enricher.Enricher). It returns one Enrichment per
+// observation, in order, or an error and none.
+type Enricher interface {
+	EnrichBatch(ctx context.Context, obs []events.Observation) ([]events.Enrichment, error)
+}
+
+// Recorder is told about every emitted Enrichment (*otelmetrics.Metrics counts results and coverage gaps).
+// It must not block.
+type Recorder interface {
+	Enriched(ctx context.Context, en *events.Enrichment)
+}
+
+var _ Enricher = (*enricher.Enricher)(nil)
+
+// Config configures a Handler.
+type Config struct {
+	OutTopic string // indicators.enriched
+}
+
+// Handler implements stream.BatchHandler. Handle is called from one goroutine at a time.
+type Handler struct {
+	cfg   Config
+	enr   Enricher
+	serde *events.Serde
+	rec   Recorder
+	log   *slog.Logger
+}
+
+var _ stream.BatchHandler = (*Handler)(nil)
+
+// New returns a Handler. rec and log may be nil.
+func New(cfg Config, enr Enricher, serde *events.Serde, rec Recorder, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, enr: enr, serde: serde, rec: rec, log: log}
+}
+
+// Handle implements stream.BatchHandler: one Result per record, one Enrichment output per decoded record.
+func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
+	res := make([]stream.Result, len(recs))
+	obs := make([]events.Observation, 0, len(recs))
+	idx := make([]int, 0, len(recs)) // obs[j] came from recs[idx[j]]
+	for i, r := range recs {
+		o, err := h.serde.DecodeObservation(ctx, r.Value)
+		if err != nil {
+			var de *events.DecodeError
+			if errors.As(err, &de) {
+				res[i].Err = stream.Permanent(ClassDecode, err)
+			} else {
+				res[i].Err = fmt.Errorf("decode observation: %w", err) // e.g. registry unreachable: retried
+			}
+			continue
+		}
+		obs = append(obs, o)
+		idx = append(idx, i)
+	}
+	if len(obs) == 0 {
+		return res, nil
+	}
+	ens, err := h.enr.EnrichBatch(ctx, obs)
+	switch {
+	case errors.Is(err, enricher.ErrRequiredProviderDown):
+		return nil, fmt.Errorf("enrich: %w: %w", stream.ErrPause, err)
+	case err != nil:
+		return nil, fmt.Errorf("enrich: %w", err)
+	case len(ens) != len(obs):
+		return nil, fmt.Errorf("enrich: %d enrichments for %d observations", len(ens), len(obs))
+	}
+	for j := range ens {
+		i := idx[j]
+		val, err := h.serde.EncodeEnrichment(&ens[j])
+		if err != nil {
+			res[i].Err = stream.Permanent(ClassEncode, err)
+			continue
+		}
+		key := recs[i].Key
+		if len(key) == 0 {
+			key = []byte(ens[j].Observation.Indicator.Key())
+		}
+		res[i].Outputs = []*kgo.Record{{Topic: h.cfg.OutTopic, Key: key, Value: val}}
+		if h.rec != nil {
+			h.rec.Enriched(ctx, &ens[j])
+		}
+	}
+	return res, nil
+}
