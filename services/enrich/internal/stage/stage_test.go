@@ -28,7 +28,7 @@ type fakeProvider struct {
 	calls map[string]int
 }
 
-func (f *fakeProvider) Name() string        { return f.name }
+func (f *fakeProvider) Name() string         { return f.name }
 func (f *fakeProvider) Supports(string) bool { return true }
 func (f *fakeProvider) Lookup(_ context.Context, ind events.Indicator) (provider.Result, error) {
 	f.mu.Lock()
