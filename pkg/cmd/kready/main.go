@@ -7,6 +7,10 @@
 //
 // It exits 0 once the broker returns cluster metadata that lists at least one
 // broker, and 1 with the last error seen when the timeout passes first.
+//
+// A broker behind TLS and SASL/SCRAM (scripts/kafka/kafka-secure.sh) is probed with
+//
+//	kready -brokers 127.0.0.1:39192 -tls-ca ca.pem -sasl-user vigil -sasl-password-file password
 package main
 
 import (
@@ -23,6 +27,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigilsec/vigil/pkg/stream"
 )
 
 // ErrNotReady is returned by waitReady when the broker did not become ready
@@ -53,6 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	interval := fs.Duration("interval", 250*time.Millisecond, "pause between attempts")
 	attempt := fs.Duration("attempt-timeout", 3*time.Second, "deadline of one metadata request")
 	quiet := fs.Bool("quiet", false, "print nothing on success")
+	var sec security
+	fs.BoolVar(&sec.tls, "tls", false, "connect with TLS (implied by -tls-ca)")
+	fs.StringVar(&sec.caFile, "tls-ca", "", "PEM file of the CA that signed the broker certificate")
+	fs.StringVar(&sec.mechanism, "sasl-mechanism", "SCRAM-SHA-512", "SASL mechanism used with -sasl-user: SCRAM-SHA-256 or SCRAM-SHA-512")
+	fs.StringVar(&sec.user, "sasl-user", "", "SASL/SCRAM user (empty: no SASL)")
+	fs.StringVar(&sec.passwordFile, "sasl-password-file", "", "file holding the SASL password (trailing newline ignored)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,13 +74,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(seeds...),
+	secOpts, err := sec.opts(seeds)
+	if err != nil {
+		fmt.Fprintf(stderr, "kready: %v\n", err)
+		return 2
+	}
+	cl, err := kgo.NewClient(append(secOpts,
 		kgo.DialTimeout(*attempt),
 		kgo.RequestRetries(0),
 		kgo.RetryTimeout(*attempt),
 		kgo.MetadataMinAge(*interval),
-	)
+	)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "kready: new client: %v\n", err)
 		return 2
@@ -131,4 +147,40 @@ func splitBrokers(s string) []string {
 		}
 	}
 	return out
+}
+
+// security holds the optional TLS and SASL flags.
+type security struct {
+	tls          bool
+	caFile       string
+	mechanism    string
+	user         string
+	passwordFile string
+}
+
+// opts returns the seed, TLS and SASL client options for the flags, built the same way the
+// services build theirs (stream.KafkaConfig).
+func (s security) opts(seeds []string) ([]kgo.Opt, error) {
+	kc := stream.KafkaConfig{Brokers: seeds, ClientID: "kready", TLS: s.tls, TLSCAFile: s.caFile}
+	if s.user == "" && s.passwordFile != "" {
+		return nil, errors.New("-sasl-password-file needs -sasl-user")
+	}
+	if s.user != "" {
+		mech := strings.ToUpper(s.mechanism)
+		if mech != "SCRAM-SHA-256" && mech != "SCRAM-SHA-512" {
+			return nil, fmt.Errorf("-sasl-mechanism %q: want SCRAM-SHA-256 or SCRAM-SHA-512", s.mechanism)
+		}
+		if s.passwordFile == "" {
+			return nil, errors.New("-sasl-user needs -sasl-password-file")
+		}
+		pw, err := os.ReadFile(s.passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("read sasl password: %w", err)
+		}
+		kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = mech, s.user, strings.TrimRight(string(pw), "\r\n")
+		if kc.SASLPassword == "" {
+			return nil, fmt.Errorf("sasl password file %s is empty", s.passwordFile)
+		}
+	}
+	return kc.ClientOpts()
 }
