@@ -37,6 +37,7 @@ type liveLine struct {
 	drawn   bool
 	last    string
 	lastAt  time.Time
+	pending string // latest line not yet printed (not a terminal)
 }
 
 func (l *liveLine) draw(s string) {
@@ -44,6 +45,7 @@ func (l *liveLine) draw(s string) {
 		return
 	}
 	if !l.tty {
+		l.pending = s
 		if s != l.last && time.Since(l.lastAt) >= 5*time.Second {
 			fmt.Fprintln(l.w, s)
 			l.last, l.lastAt = s, time.Now()
@@ -66,6 +68,10 @@ func isTerminal(w io.Writer) bool {
 
 // done ends the line so later output starts on a fresh one.
 func (l *liveLine) done() {
+	if l.enabled && !l.tty && l.pending != "" && l.pending != l.last {
+		fmt.Fprintln(l.w, l.pending)
+		l.last = l.pending
+	}
 	if l.enabled && l.drawn {
 		fmt.Fprintln(l.w)
 		l.drawn = false

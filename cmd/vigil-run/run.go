@@ -290,12 +290,55 @@ func (r *runner) startServices(ctx context.Context) error {
 			return err
 		}
 	}
+	cl, err := kgo.NewClient(r.kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	for i, st := range stages {
-		url := "http://" + r.o.opsAddr(i) + "/readyz"
-		if err := r.waitReady(ctx, st.Name, procs[i], func(ctx context.Context) error { return r.httpOK(ctx, url) }); err != nil {
+		base := "http://" + r.o.opsAddr(i)
+		group := r.n.Group(st.Name)
+		if err := r.waitReady(ctx, st.Name, procs[i], func(ctx context.Context) error {
+			// /readyz turns ready only after the first fetch returns, which on an idle topic
+			// can take until the first record; a joined, stable consumer group is as good.
+			if err := r.httpOK(ctx, base+"/readyz"); err == nil {
+				return nil
+			} else if herr := r.httpOK(ctx, base+"/healthz"); herr != nil {
+				return herr
+			}
+			return groupStable(ctx, adm, group)
+		}); err != nil {
 			return err
 		}
-		r.log.Info("ready", "service", st.Name, "ops", "http://"+r.o.opsAddr(i))
+		r.log.Info("ready", "service", st.Name, "ops", base)
+	}
+	return nil
+}
+
+// groupStable reports whether a consumer group has members with partitions assigned.
+func groupStable(ctx context.Context, adm *kadm.Client, group string) error {
+	dg, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", group, err)
+	}
+	g, ok := dg[group]
+	if !ok || g.Err != nil {
+		return fmt.Errorf("group %s not found", group)
+	}
+	if g.State != "Stable" || len(g.Members) == 0 {
+		return fmt.Errorf("group %s is %s with %d members", group, g.State, len(g.Members))
+	}
+	assigned := 0
+	for _, m := range g.Members {
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range a.Topics {
+				assigned += len(t.Partitions)
+			}
+		}
+	}
+	if assigned == 0 {
+		return fmt.Errorf("group %s has no partitions assigned", group)
 	}
 	return nil
 }
