@@ -51,3 +51,9 @@ func FeedbackPublisher(p Producer, topic string, enc FeedbackEncoder, counter Fe
 		return nil
 	}
 }
+
+// FeedbackCounterFunc adapts a function to FeedbackCounter.
+type FeedbackCounterFunc func(kind string)
+
+// Feedback calls f.
+func (f FeedbackCounterFunc) Feedback(kind string) { f(kind) }

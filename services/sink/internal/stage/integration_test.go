@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/pkg/stream"
+	"github.com/vigilsec/vigil/services/sink/internal/feedback"
 	"github.com/vigilsec/vigil/services/sink/internal/threatq"
 	"github.com/vigilsec/vigil/services/sink/internal/tqemu"
 	"github.com/vigilsec/vigil/services/sink/internal/writer"
@@ -90,6 +91,9 @@ type rigOpts struct {
 // rig is a sink (runner + stage + writer) against an in-process emulator and the real broker.
 type rig struct {
 	emu            *tqemu.Server
+	tq             *threatq.Client
+	store          writer.FingerprintStore
+	fb             string
 	st             *Stage
 	counts         *writeCounter
 	in, dlq, group string
@@ -104,8 +108,8 @@ type rig struct {
 
 func newRig(t *testing.T, o rigOpts) *rig {
 	t.Helper()
-	rg := &rig{in: uniq("sink-in"), dlq: uniq("sink-dlq"), group: uniq("sink-group"), counts: &writeCounter{}}
-	kc, base := realKafka(t, rg.in, rg.dlq)
+	rg := &rig{in: uniq("sink-in"), dlq: uniq("sink-dlq"), fb: uniq("sink-fb"), group: uniq("sink-group"), counts: &writeCounter{}}
+	kc, base := realKafka(t, rg.in, rg.dlq, rg.fb)
 	kc.DLQTopic = rg.dlq
 	rg.opts = base
 	rg.emu = tqemu.New(tqemu.Options{Seed: 11})
@@ -123,6 +127,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	if o.store == nil {
 		o.store = writer.NewMemoryStore()
 	}
+	rg.tq, rg.store = tq, o.store
 	if o.flushMax == 0 {
 		o.flushMax = 500
 	}
@@ -473,5 +478,71 @@ func TestIntegrationCoalescing(t *testing.T) {
 		if p := ind.Attr(writer.AttrPriority); len(p) != 1 || p[0] != fmt.Sprint(v.Priority) {
 			t.Fatalf("%s priority %v, want the latest verdict's %d", val, p, v.Priority)
 		}
+	}
+}
+
+// The feedback poller publishes an analyst's change of an indicator Vigil wrote to the feedback
+// topic, keyed by the indicator, and the Kafka record decodes to the change.
+func TestIntegrationFeedbackPublished(t *testing.T) {
+	t.Parallel()
+	rg := newRig(t, rigOpts{})
+	started := time.Now().Add(-2 * time.Second)
+	vs := ipVerdicts(3, 3, time.Now().UTC())
+	rg.produce(t, vs)
+	rg.start()
+	waitFor(t, 30*time.Second, "3 committed", func() bool { return rg.committed(t) == 3 })
+	if err := rg.emu.AnalystSetStatus(vs[1].Indicator.Value, "Whitelisted"); err != nil {
+		t.Fatal(err)
+	}
+
+	poller, err := feedback.New(feedback.Config{Settle: 10 * time.Millisecond, StartAt: started}, rg.tq, rg.store,
+		&feedback.MemoryCursor{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := kindCounter{}
+	var mu sync.Mutex
+	publish := FeedbackPublisher(rg.producer, rg.fb, rg.serde, FeedbackCounterFunc(func(k string) {
+		mu.Lock()
+		kinds[k]++
+		mu.Unlock()
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return poller.Run(gctx, 200*time.Millisecond, publish) })
+	defer func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	cl, err := kgo.NewClient(append(rg.opts, kgo.ConsumeTopics(rg.fb), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, pcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer pcancel()
+	var recs []*kgo.Record
+	for len(recs) == 0 {
+		fs := cl.PollFetches(pctx)
+		if pctx.Err() != nil {
+			t.Fatal("no feedback record within 20s")
+		}
+		recs = append(recs, fs.Records()...)
+	}
+	fb, err := rg.serde.DecodeFeedback(t.Context(), recs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(recs[0].Key) != vs[1].Indicator.Key() || fb.Kind != feedback.KindStatusChanged || fb.NewStatus != "Whitelisted" ||
+		fb.PreviousStatus != "Active" || fb.VigilAction != events.VerdictBlock {
+		t.Fatalf("feedback key %q = %+v", recs[0].Key, fb)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if kinds[feedback.KindStatusChanged] != 1 {
+		t.Fatalf("feedback metric kinds = %v", kinds)
 	}
 }
