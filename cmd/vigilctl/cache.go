@@ -224,12 +224,13 @@ func (a *app) cacheShow(ctx context.Context, args []string) error {
 	fs := a.flagSet("cache show", "vigilctl cache show INDICATOR",
 		"Shows each provider's cached answer for INDICATOR: status, when it was fetched, the TTL it was\n"+
 			"stored with, the time Redis has left, and the stored JSON (with --json).\n")
-	if err := a.parse(fs, args, 1, 1); err != nil {
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
 		return err
 	}
-	ind, err := parseIndicatorArg(fs.Arg(0))
+	ind, err := parseIndicatorArg(pos[0])
 	if err != nil {
-		return fmt.Errorf("%w: indicator %q: %v", errUsage, fs.Arg(0), err)
+		return fmt.Errorf("%w: indicator %q: %v", errUsage, pos[0], err)
 	}
 	rdb, err := a.redisClient(ctx)
 	if err != nil {
@@ -276,12 +277,13 @@ func (a *app) cachePurge(ctx context.Context, args []string) error {
 		"Deletes every provider's cached answer for INDICATOR from Redis, so its next sighting is\n"+
 			"enriched afresh. Running enrich replicas may still serve an in-process (L1) copy until it\n"+
 			"expires (at most their L1 TTL, 10m by default).\n")
-	if err := a.parse(fs, args, 1, 1); err != nil {
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
 		return err
 	}
-	ind, err := parseIndicatorArg(fs.Arg(0))
+	ind, err := parseIndicatorArg(pos[0])
 	if err != nil {
-		return fmt.Errorf("%w: indicator %q: %v", errUsage, fs.Arg(0), err)
+		return fmt.Errorf("%w: indicator %q: %v", errUsage, pos[0], err)
 	}
 	rdb, err := a.redisClient(ctx)
 	if err != nil {

@@ -194,7 +194,7 @@ func (a *app) dlqList(ctx context.Context, args []string) error {
 	f := dlqFilter{now: a.now()}
 	f.bind(fs)
 	limit := fs.Int("limit", 50, "show at most the newest N matches (0 = all)")
-	if err := a.parse(fs, args, 0, 0); err != nil {
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	entries, _, res, err := a.listDLQ(ctx, f, *limit, false)
@@ -316,10 +316,11 @@ func (a *app) dlqShow(ctx context.Context, args []string) error {
 	fs := a.flagSet("dlq show", "vigilctl dlq show PARTITION:OFFSET",
 		"Shows one dead letter in full: the error, the source position, the original key, headers and\n"+
 			"value (text when it is UTF-8, otherwise a hex dump; decoded when it is a Vigil Avro record).\n")
-	if err := a.parse(fs, args, 1, 1); err != nil {
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
 		return err
 	}
-	p, o, err := parsePosition(fs.Arg(0))
+	p, o, err := parsePosition(pos[0])
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -479,7 +480,7 @@ func (a *app) dlqReplay(ctx context.Context, args []string) error {
 	limit := fs.Int("limit", 0, "replay at most the newest N matches (0 = all)")
 	maxAttempts := fs.Int("max-attempts", 3, "refuse dead letters with this many attempts or more")
 	dryRun := fs.Bool("dry-run", false, "show what would be replayed and refused; produce nothing")
-	if err := a.parse(fs, args, 0, 0); err != nil {
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if *maxAttempts < 1 {

@@ -89,7 +89,7 @@ func (a *app) cmdKPI(ctx context.Context, args []string) error {
 	fs.StringVar(&a.cfg.Prometheus, "prometheus", a.cfg.Prometheus, "Prometheus base URL (env VIGIL_CTL_PROMETHEUS)")
 	rng := fs.Duration("range", 24*time.Hour, "time range with --prometheus")
 	chart := fs.String("chart", "", "also write an SVG bar chart of verdicts by action and coverage gaps to this file")
-	if err := a.parse(fs, args, 0, 0); err != nil {
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if *rng < time.Minute {

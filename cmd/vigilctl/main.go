@@ -194,19 +194,27 @@ func printFlags(w io.Writer, fs *flag.FlagSet, include func(name string) bool) {
 	})
 }
 
-// parse parses a subcommand's flags, checks the argument count and validates the configuration.
-func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+// parse parses a subcommand's flags, which may come before or after its arguments, checks the
+// argument count, validates the configuration and returns the arguments.
+func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageErr(err)
+		}
+		if args = fs.Args(); len(args) == 0 {
+			break
+		}
+		pos, args = append(pos, args[0]), args[1:]
 	}
-	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
+	if n := len(pos); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
 		fs.Usage()
-		return fmt.Errorf("%w: %s: wrong number of arguments (%d)", errUsage, fs.Name(), n)
+		return nil, fmt.Errorf("%w: %s: wrong number of arguments (%d)", errUsage, fs.Name(), n)
 	}
 	if err := a.cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return nil
+	return pos, nil
 }
 
 // emit prints v as indented JSON with --json, else calls table.

@@ -100,7 +100,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	groups := fs.String("group", strings.Join(defaultGroups, ","), "consumer groups to show, comma list")
 	all := fs.Bool("all-groups", false, "show every consumer group the cluster has")
 	parts := fs.Bool("partitions", true, "show lag per topic/partition (false: per group only)")
-	if err := a.parse(fs, args, 0, 0); err != nil {
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	var names []string
