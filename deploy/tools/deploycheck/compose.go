@@ -104,7 +104,7 @@ func validateProject(proj *types.Project, probs *problems) {
 			probs.addf("sink: with the emulators profile VIGIL_THREATQ_URL must point at threatq-emulator")
 		}
 		enrich := proj.Services["enrich"]
-		if u := enrich.Environment["VIGIL_ENRICH_CRIMINALIP_URL"]; u == nil || *u != "http://127.0.0.1:8089" {
+		if u := enrich.Environment["VIGIL_ENRICH_CRIMINALIP_BASE_URL"]; u == nil || *u != "http://127.0.0.1:8089" {
 			probs.addf("enrich: with the emulators profile the provider URLs must point at 127.0.0.1:8089")
 		}
 	}
