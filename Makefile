@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 GEO_DIR ?= $(HOME)/.cache/vigil/geo
 export VIGIL_TEST_OFFLINE_DIR ?= $(GEO_DIR)
 
-.PHONY: all build generate check-generated vet test test-unit test-integration test-race fuzz up down \
+.PHONY: all build generate check-generated validate-deploy vet test test-unit test-integration test-race fuzz up down \
 	run bench fetch-geo lint clean
 
 all: build
@@ -32,6 +32,10 @@ generate:
 ## check-generated: fail when pkg/events/schemas differs from schemas/
 check-generated:
 	@diff -r -q schemas pkg/events/schemas >/dev/null || { echo "pkg/events/schemas is stale: run make generate"; diff -r schemas pkg/events/schemas; exit 1; }
+
+## validate-deploy: offline checks of Dockerfiles, compose, kustomize/KEDA, Prometheus rules, Grafana dashboard
+validate-deploy:
+	bash scripts/validate-deploy.sh
 
 vet:
 	$(GO) vet work
@@ -60,7 +64,7 @@ test-integration:
 
 ## test: generated-code check, vet, unit tests, short fuzzing, then the real broker + Redis and
 ## the integration tests; the services are stopped again whatever happens.
-test: check-generated vet test-unit fuzz fetch-geo
+test: check-generated validate-deploy vet test-unit fuzz fetch-geo
 	@set -e; trap '$(MAKE) --no-print-directory down' EXIT; $(MAKE) --no-print-directory up; $(MAKE) --no-print-directory test-integration
 
 test-race:
