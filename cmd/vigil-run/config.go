@@ -34,9 +34,11 @@ type options struct {
 	RunDir     string // logs, summary.json, threatq-dump.json
 	SamplesDir string // services/ingest/testdata
 	InputDir   string // replay DIR/<name>.log onto raw.<name> instead of the samples
+	ExtraDir   string // with the samples, also replay DIR/<name>.log when DIR exists
 
 	Kafka        string // external broker: do not start devkafka
 	Redis        string // Redis for the services (empty: in-process state)
+	RedisDB      int
 	DevKafkaAddr string
 	ProviderAddr string
 	ThreatQAddr  string
@@ -68,8 +70,10 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 	fs.StringVar(&o.RunDir, "run-dir", "run", "directory for logs, summary.json and threatq-dump.json")
 	fs.StringVar(&o.SamplesDir, "samples", "services/ingest/testdata", "bundled sample logs ({json,text}/<format>/)")
 	fs.StringVar(&o.InputDir, "input", "", "replay DIR/<name>.log onto raw.<name> instead of the bundled samples")
+	fs.StringVar(&o.ExtraDir, "extra", "testdata/replay", "with the samples, also replay DIR/<name>.log onto raw.<name> (fresh synthetic alerts; skipped when DIR is missing)")
 	fs.StringVar(&o.Kafka, "kafka", "", "use this Kafka broker instead of starting devkafka")
 	fs.StringVar(&o.Redis, "redis", "", "Redis address for the services (default: none, in-process state)")
+	fs.IntVar(&o.RedisDB, "redis-db", 0, "Redis database number for the services")
 	fs.StringVar(&o.DevKafkaAddr, "devkafka-addr", "127.0.0.1:19092", "listen address of the dev broker")
 	fs.StringVar(&o.ProviderAddr, "provider-addr", "127.0.0.1:18089", "listen address of the provider emulator")
 	fs.StringVar(&o.ThreatQAddr, "threatq-addr", "127.0.0.1:18443", "listen address of the ThreatQ emulator")
@@ -200,6 +204,7 @@ func (o options) serviceEnv(i int, n names) []string {
 	set("VIGIL_KAFKA_BROKERS", strings.Join(o.brokers(), ","))
 	if o.Redis != "" {
 		set("VIGIL_REDIS_ADDR", o.Redis)
+		set("VIGIL_REDIS_DB", strconv.Itoa(o.RedisDB))
 	}
 	o.setNames(set, svc, n)
 	switch svc {

@@ -48,6 +48,11 @@ func run(parent context.Context, args, environ []string, lookup envconf.Lookup, 
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create run dir: %w", err)
 	}
+	if o.TraceDir != "" {
+		if err := os.MkdirAll(o.TraceDir, 0o755); err != nil {
+			return fmt.Errorf("create trace dir: %w", err)
+		}
+	}
 	sup := newSupervisor(logDir, o.KeepLogs, o.StopTimeout, log)
 	defer sup.StopAll()
 
@@ -108,12 +113,21 @@ func (r *runner) run(ctx context.Context) error {
 	var srcs []source
 	var err error
 	if r.o.InputDir != "" {
-		srcs, err = loadInput(r.o.InputDir, r.n.Topic)
+		srcs, err = loadInput(r.o.InputDir, r.n.Topic, r.started)
 	} else {
-		srcs, err = loadSamples(r.o.SamplesDir, r.n.Topic)
+		srcs, err = loadSamples(r.o.SamplesDir, r.n.Topic, r.started)
 	}
 	if err != nil {
 		return err
+	}
+	if r.o.InputDir == "" && r.o.ExtraDir != "" {
+		if _, serr := os.Stat(r.o.ExtraDir); serr == nil {
+			extra, err := loadInput(r.o.ExtraDir, r.n.Topic, r.started)
+			if err != nil {
+				return err
+			}
+			srcs = append(srcs, extra...)
+		}
 	}
 	serde, err := events.NewSerde()
 	if err != nil {

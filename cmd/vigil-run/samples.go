@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // ErrNoInput means no replayable file was found.
@@ -43,7 +44,7 @@ type source struct {
 // loadSamples reads the bundled samples under root (services/ingest/testdata): every file in
 // {json,text}/<format>/ except golden files and notes. A directory without a known format is
 // an error, so a new sample format is not silently skipped.
-func loadSamples(root string, topic func(string) string) ([]source, error) {
+func loadSamples(root string, topic func(string) string, now time.Time) ([]source, error) {
 	var out []source
 	for _, kind := range []string{"json", "text"} {
 		dir := filepath.Join(root, kind)
@@ -64,7 +65,7 @@ func loadSamples(root string, topic func(string) string) ([]source, error) {
 				return nil, err
 			}
 			for _, f := range files {
-				recs, err := readRecords(f)
+				recs, err := readRecords(f, now)
 				if err != nil {
 					return nil, err
 				}
@@ -99,7 +100,7 @@ func sampleFiles(dir string) ([]string, error) {
 }
 
 // loadInput reads DIR/<name>.log files; each file's records go to raw.<name>.
-func loadInput(dir string, topic func(string) string) ([]source, error) {
+func loadInput(dir string, topic func(string) string, now time.Time) ([]source, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
 		return nil, fmt.Errorf("list input: %w", err)
@@ -107,7 +108,7 @@ func loadInput(dir string, topic func(string) string) ([]source, error) {
 	sort.Strings(files)
 	var out []source
 	for _, f := range files {
-		recs, err := readRecords(f)
+		recs, err := readRecords(f, now)
 		if err != nil {
 			return nil, err
 		}
@@ -119,11 +120,20 @@ func loadInput(dir string, topic func(string) string) ([]source, error) {
 	return out, nil
 }
 
-func readRecords(path string) ([][]byte, error) {
+// NowToken in an input file is replaced by the replay time, so hand-written records can be
+// fresh sightings (old sample data decays to priority 0 in correlate's policy). The form is
+// RFC 3339 with microseconds and a numeric zone, as Suricata writes it.
+const NowToken = "@NOW@"
+
+// nowLayout is the time format that replaces NowToken.
+const nowLayout = "2006-01-02T15:04:05.000000-0700"
+
+func readRecords(path string, now time.Time) ([][]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read input: %w", err)
 	}
+	data = bytes.ReplaceAll(data, []byte(NowToken), []byte(now.UTC().Format(nowLayout)))
 	recs, err := splitRecords(data)
 	if err != nil {
 		return nil, fmt.Errorf("split %s: %w", path, err)
