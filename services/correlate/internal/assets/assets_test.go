@@ -76,3 +76,22 @@ func TestCSVAndErrors(t *testing.T) {
 		t.Error("nil inventory matched")
 	}
 }
+
+func TestHolder(t *testing.T) {
+	t.Parallel()
+	h := NewHolder(nil)
+	if _, ok := h.Lookup("10.0.0.1", ""); ok {
+		t.Fatal("empty holder found an asset")
+	}
+	inv, err := New([]Asset{{Name: "db", Address: "10.0.0.0/24", Criticality: CrownJewel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Swap(inv)
+	if a, ok := h.Lookup("10.0.0.1", ""); !ok || a.Name != "db" {
+		t.Fatalf("after swap: %+v %v", a, ok)
+	}
+	if h.Current() != inv {
+		t.Error("Current is not the swapped inventory")
+	}
+}
