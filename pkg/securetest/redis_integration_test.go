@@ -187,4 +187,3 @@ func TestRedisAuthAndTLS(t *testing.T) {
 		})
 	}
 }
-

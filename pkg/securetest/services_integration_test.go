@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigilsec/vigil/pkg/events"
 )
 
 // binaries are the packages TestServicesOverSASLSSL builds, relative to the repository root.
@@ -310,8 +312,10 @@ func TestServicesOverSASLSSL(t *testing.T) {
 		ops[s.name] = freeAddr(t)
 		procs[s.name] = startProc(t, logDir, s.name, filepath.Join(bin, s.name), nil, common(s.name, ops[s.name], s.fromFile))
 	}
+	// /healthz answers once a service has connected and created its topics. /readyz needs a
+	// first fetch that returned data (stream.Runner.Ready), so it is checked after producing.
 	for _, s := range svcs {
-		waitHTTP(t, procs[s.name], "http://"+ops[s.name]+"/readyz", 90*time.Second)
+		waitHTTP(t, procs[s.name], "http://"+ops[s.name]+"/healthz", 60*time.Second)
 	}
 
 	// A few alerts to public addresses plus one record no parser accepts (for the DLQ).
@@ -350,6 +354,9 @@ func TestServicesOverSASLSSL(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("records per topic: %v", counts)
+	for _, s := range svcs {
+		waitHTTP(t, procs[s.name], "http://"+ops[s.name]+"/readyz", 30*time.Second)
+	}
 
 	// The sink wrote to ThreatQ (its input arrived over SASL_SSL).
 	var stats struct {
@@ -395,6 +402,8 @@ func TestServicesOverSASLSSL(t *testing.T) {
 		}
 		haystacks = append(haystacks, haystack{where, b.String()})
 	}
+	checkPaths(t, all, tp)
+
 	var leaks []string
 	for _, h := range haystacks {
 		for what, s := range secrets {
@@ -417,4 +426,49 @@ func TestServicesOverSASLSSL(t *testing.T) {
 type haystack struct {
 	where string
 	text  string
+}
+
+// checkPaths asserts that the paths whose output is searched for secrets really ran: the
+// malformed record was dead-lettered by ingest, Criminal IP answered with the right key, and
+// AbuseIPDB and GreyNoise refused their keys (an error result, whose message was searched).
+func checkPaths(t *testing.T, recs []*kgo.Record, tp topics) {
+	t.Helper()
+	serde, err := events.NewSerde()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead []events.DeadLetter
+	status := map[string]map[string]int{} // provider -> status -> count
+	for _, r := range recs {
+		switch r.Topic {
+		case tp.dlq:
+			dl, err := serde.DecodeDeadLetter(t.Context(), r.Value)
+			if err != nil {
+				t.Fatalf("decode dead letter: %v", err)
+			}
+			dead = append(dead, dl)
+		case tp.enriched:
+			en, err := serde.DecodeEnrichment(t.Context(), r.Value)
+			if err != nil {
+				t.Fatalf("decode enrichment: %v", err)
+			}
+			for _, res := range en.Results {
+				if status[res.Provider] == nil {
+					status[res.Provider] = map[string]int{}
+				}
+				status[res.Provider][res.Status]++
+			}
+		}
+	}
+	if len(dead) != 1 || dead[0].Stage != "ingest" || dead[0].SourceTopic != tp.raw {
+		t.Errorf("dead letters = %+v, want the one malformed raw record from ingest", dead)
+	}
+	if status["criminalip"][events.StatusOK]+status["criminalip"][events.StatusNotFound] == 0 {
+		t.Errorf("criminalip results by status %v: want answers with the accepted key", status["criminalip"])
+	}
+	for _, p := range []string{"abuseipdb", "greynoise"} {
+		if status[p][events.StatusError] == 0 {
+			t.Errorf("%s results by status %v: want errors for the refused key", p, status[p])
+		}
+	}
 }
