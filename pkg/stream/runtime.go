@@ -132,7 +132,7 @@ type Runner struct {
 	paused      map[string][]int32
 	pauseStreak int
 
-	ready     atomic.Bool
+	lastOK    atomic.Int64 // unix nanos of the last successful fetch or ping
 	closeOnce sync.Once
 }
 
@@ -185,8 +185,20 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 // Client returns the underlying client (to produce side records, e.g. feedback, or for kadm).
 func (r *Runner) Client() *kgo.Client { return r.cl }
 
-// Ready reports whether the runner has polled the broker successfully.
-func (r *Runner) Ready() bool { return r.ready.Load() }
+// Ready reports whether Kafka is reachable: a successful fetch or a broker ping within the last
+// 10 seconds (an idle topic is still ready).
+func (r *Runner) Ready() bool {
+	if last := r.lastOK.Load(); last != 0 && time.Since(time.Unix(0, last)) < 10*time.Second {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.cl.Ping(ctx); err != nil {
+		return false
+	}
+	r.lastOK.Store(time.Now().UnixNano())
+	return true
+}
 
 func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	// Batches are committed before the poll goroutine lets a rebalance through
@@ -274,8 +286,8 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 			}
 			r.log.WarnContext(ctx, "fetch error", "topic", t, "partition", p, "err", err)
 		})
-		if fetches.Err0() == nil || len(fetches.Records()) > 0 {
-			r.ready.Store(true)
+		if len(fetches.Records()) > 0 {
+			r.lastOK.Store(time.Now().UnixNano())
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
