@@ -32,7 +32,13 @@ func TestSupervisorStopsEveryChild(t *testing.T) {
 		if exited, _ := p.Exited(); !exited {
 			t.Errorf("%s still running", p.spec.Name)
 		}
-		if err := syscall.Kill(-p.Pid(), 0); err == nil {
+		// grandchildren die with the group; init reaps them a moment later
+		gone := false
+		for i := 0; i < 50 && !gone; i++ {
+			gone = syscall.Kill(-p.Pid(), 0) != nil
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !gone {
 			t.Errorf("process group of %s still exists", p.spec.Name)
 		}
 	}

@@ -172,7 +172,12 @@ func TestEvaluate(t *testing.T) {
 		wantPass bool
 	}{
 		{"balanced", func(*Summary) {}, inTQ, "", true},
-		{"replay not acknowledged", func(s *Summary) { s.RecordsReplayed = 9; s.Ingest.In = 9; s.Ingest.Consumed = 9; s.Ingest.Observations = 6 }, inTQ, "replay acknowledged", false},
+		{"replay not acknowledged", func(s *Summary) {
+			s.RecordsReplayed = 9
+			s.Ingest.In = 9
+			s.Ingest.Consumed = 9
+			s.Ingest.Observations = 6
+		}, inTQ, "replay acknowledged", false},
 		{"ingest missed a record", func(s *Summary) { s.Ingest.In = 9; s.Ingest.Consumed = 9; s.Ingest.Observations = 6 }, inTQ, "ingest saw every record", false},
 		{"outcomes do not add up", func(s *Summary) { s.Ingest.Observations = 6 }, inTQ, "ingest accounting balances", false},
 		{"dead letter missing on the DLQ", func(s *Summary) { s.DeadLetterCounts = nil }, inTQ, "ingest dead letters on the DLQ", false},
