@@ -158,6 +158,8 @@ func (s *supervisor) WatchExits(ctx context.Context) error {
 	s.mu.Lock()
 	procs := append([]*proc(nil), s.procs...)
 	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cases := make(chan *proc, len(procs))
 	var wg sync.WaitGroup
 	for _, p := range procs {
@@ -171,13 +173,15 @@ func (s *supervisor) WatchExits(ctx context.Context) error {
 			}
 		}()
 	}
-	defer wg.Wait()
+	var err error
 	select {
 	case p := <-cases:
-		return exitError(p)
+		err = exitError(p)
 	case <-ctx.Done():
-		return nil
 	}
+	cancel()
+	wg.Wait()
+	return err
 }
 
 func exitError(p *proc) error {
