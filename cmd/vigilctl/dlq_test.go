@@ -121,6 +121,9 @@ func TestDLQList(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	if _, _, err := runCmd(t, nil, append(b, "--dlq-topic", "nope", "dlq", "list")...); err == nil || !strings.Contains(err.Error(), "topic nope does not exist") {
+		t.Errorf("missing topic: err = %v", err)
+	}
 	out, _, err = runCmd(t, nil, append(b, "dlq", "list", "--stage", "nobody")...)
 	if err != nil || out != "no dead letters match\n" {
 		t.Errorf("empty list: %q, %v", out, err)

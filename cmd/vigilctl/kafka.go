@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -53,6 +54,9 @@ func (a *app) scanTopic(ctx context.Context, topic string, visit func(*kgo.Recor
 	starts, err := adm.ListStartOffsets(lctx, topic)
 	if err == nil {
 		err = starts.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return res, fmt.Errorf("topic %s does not exist (check --dlq-topic): %w", topic, err)
 	}
 	if err != nil {
 		return res, fmt.Errorf("list start offsets of %s: %w", topic, err)
