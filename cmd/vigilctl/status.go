@@ -113,6 +113,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 		gs, err := a.groupLag(ctx, names)
 		if err != nil {
 			rep.KafkaError = err.Error()
+			return
 		}
 		rep.Groups = gs
 	})
