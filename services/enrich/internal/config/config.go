@@ -108,9 +108,9 @@ func (p Provider) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("base_url", p.BaseURL), slog.String("api_key", key),
 			slog.Float64("rate", p.Settings.Rate), slog.Int("burst", p.Settings.Burst),
 			slog.String("quotas", formatQuotas(p.Settings.Quotas)), slog.Int("max_concurrent", p.Settings.MaxConcurrent),
-			slog.Duration("timeout", p.Settings.Timeout))
+			slog.String("timeout", fmtDuration(p.Settings.Timeout)))
 	}
-	attrs = append(attrs, slog.Duration("ttl_hit", p.Settings.TTLHit), slog.Duration("ttl_not_found", p.Settings.TTLNotFound),
+	attrs = append(attrs, slog.String("ttl_hit", fmtDuration(p.Settings.TTLHit)), slog.String("ttl_not_found", fmtDuration(p.Settings.TTLNotFound)),
 		slog.Bool("required", p.Settings.Required))
 	return slog.GroupValue(attrs...)
 }
@@ -384,13 +384,25 @@ func ParseQuotas(s string) ([]limit.Quota, error) {
 	return out, nil
 }
 
+// fmtDuration prints a duration without zero trailing units: 24h, 1m, 1h30m, 10s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 func formatQuotas(qs []limit.Quota) string {
 	if len(qs) == 0 {
 		return "none"
 	}
 	parts := make([]string, len(qs))
 	for i, q := range qs {
-		parts[i] = fmt.Sprintf("%s=%d", q.Window, q.Limit)
+		parts[i] = fmt.Sprintf("%s=%d", fmtDuration(q.Window), q.Limit)
 	}
 	return strings.Join(parts, ",")
 }

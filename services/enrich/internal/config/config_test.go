@@ -197,3 +197,15 @@ func TestParseQuotas(t *testing.T) {
 		}
 	}
 }
+
+func TestFmtDuration(t *testing.T) {
+	tests := map[time.Duration]string{
+		24 * time.Hour: "24h", time.Minute: "1m", 90 * time.Minute: "1h30m", 10 * time.Second: "10s",
+		720 * time.Hour: "720h", 1500 * time.Millisecond: "1.5s", time.Hour + time.Second: "1h0m1s",
+	}
+	for d, want := range tests {
+		if got := fmtDuration(d); got != want {
+			t.Errorf("fmtDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
