@@ -75,7 +75,7 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 	fs.StringVar(&o.Redis, "redis", "", "Redis address for the services (default: none, in-process state)")
 	fs.IntVar(&o.RedisDB, "redis-db", 0, "Redis database number for the services")
 	fs.StringVar(&o.DevKafkaAddr, "devkafka-addr", "127.0.0.1:19092", "listen address of the dev broker")
-	fs.StringVar(&o.ProviderAddr, "provider-addr", "127.0.0.1:18089", "listen address of the provider emulator")
+	fs.StringVar(&o.ProviderAddr, "provider-addr", "127.0.0.1:18091", "listen address of the provider emulator")
 	fs.StringVar(&o.ThreatQAddr, "threatq-addr", "127.0.0.1:18443", "listen address of the ThreatQ emulator")
 	fs.IntVar(&o.OpsPortBase, "ops-port", 9401, "ops port of ingest; enrich, correlate and sink use the next three")
 	fs.StringVar(&o.TopicSuffix, "topic-suffix", "", "suffix for every topic and consumer group (isolated runs)")

@@ -17,6 +17,9 @@ func main() {
 	err := run(context.Background(), os.Args[1:], os.Environ(), os.LookupEnv, os.Stdout, os.Stderr)
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrInterrupted):
+		fmt.Fprintln(os.Stderr, "vigil-run: interrupted; every child stopped")
+		os.Exit(130)
 	case errors.Is(err, ErrUsage):
 		fmt.Fprintln(os.Stderr, "vigil-run:", err)
 		os.Exit(2)

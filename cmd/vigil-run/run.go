@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -26,6 +27,9 @@ import (
 
 // ErrChecksFailed means the run finished but an accounting check did not hold.
 var ErrChecksFailed = errors.New("accounting checks failed")
+
+// ErrInterrupted means Ctrl-C (or SIGTERM) stopped the run before it finished.
+var ErrInterrupted = errors.New("interrupted")
 
 // ErrNotReady means a process did not become ready in time.
 var ErrNotReady = errors.New("not ready")
@@ -85,7 +89,11 @@ func run(parent context.Context, args, environ []string, lookup envconf.Lookup, 
 
 	r := &runner{o: o, log: log, sup: sup, n: newNames(o.TopicSuffix), stdout: stdout, stderr: stderr,
 		hc: &http.Client{Timeout: 10 * time.Second}, started: time.Now()}
-	return r.run(ctx)
+	err = r.run(ctx)
+	if err != nil && ctx.Err() != nil && parent.Err() == nil {
+		return ErrInterrupted
+	}
+	return err
 }
 
 type runner struct {
@@ -136,6 +144,9 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.kafkaOpts(); err != nil {
 		return err
 	}
+	if err := checkFree(r.listenAddrs()...); err != nil {
+		return err
+	}
 	if err := r.startInfra(ctx); err != nil {
 		return err
 	}
@@ -177,6 +188,10 @@ func (r *runner) run(ctx context.Context) error {
 		if err := r.sup.WatchExits(ctx); err != nil {
 			return err
 		}
+		if !sum.OK {
+			return ErrChecksFailed
+		}
+		return nil // Ctrl-C is how --follow ends
 	}
 	if !sum.OK {
 		return ErrChecksFailed
@@ -221,6 +236,37 @@ func (r *runner) kafkaOpts() error {
 		return nil
 	}
 	r.kopts = []kgo.Opt{kgo.SeedBrokers(r.o.brokers()...), kgo.ClientID("vigil-run")}
+	return nil
+}
+
+// ErrAddrInUse means an address vigil-run must listen on is taken.
+var ErrAddrInUse = errors.New("address in use")
+
+// listenAddrs are the loopback addresses the children of this mode will listen on.
+func (r *runner) listenAddrs() []string {
+	var out []string
+	if !r.o.Real {
+		if r.o.Kafka == "" {
+			out = append(out, r.o.DevKafkaAddr)
+		}
+		out = append(out, r.o.ProviderAddr, r.o.ThreatQAddr)
+	}
+	for i := range stages {
+		out = append(out, r.o.opsAddr(i))
+	}
+	return out
+}
+
+// checkFree fails when an address is taken, before anything starts: a readiness probe would
+// otherwise talk to whatever holds the port (another vigil-run, say) and report it ready.
+func checkFree(addrs ...string) error {
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("%s: %w (another vigil-run or make run still running? stop it, or move this run with -devkafka-addr, -provider-addr, -threatq-addr, -ops-port)", a, ErrAddrInUse)
+		}
+		_ = ln.Close()
+	}
 	return nil
 }
 
@@ -427,7 +473,13 @@ func (r *runner) replayAndDrain(ctx context.Context, cl *kgo.Client, adm admin, 
 	exitCtx, exitCancel := context.WithCancel(ctx)
 	exited := make(chan error, 1)
 	go func() { exited <- r.sup.WatchExits(exitCtx) }()
-	defer func() { exitCancel(); <-exited }()
+	watching := true
+	defer func() {
+		exitCancel()
+		if watching {
+			<-exited
+		}
+	}()
 
 	line := &liveLine{w: r.stderr, enabled: r.o.Progress, tty: isTerminal(r.stderr)}
 	defer line.done()
@@ -441,6 +493,8 @@ func (r *runner) replayAndDrain(ctx context.Context, cl *kgo.Client, adm admin, 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case err := <-exited:
+			watching = false
+			exited = nil // WatchExits returned: never select it again
 			if err != nil {
 				line.done()
 				return nil, err

@@ -247,7 +247,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestServiceEnv(t *testing.T) {
-	o := options{OpsPortBase: 9500, DevKafkaAddr: "127.0.0.1:19092", ProviderAddr: "127.0.0.1:18089",
+	o := options{OpsPortBase: 9500, DevKafkaAddr: "127.0.0.1:19092", ProviderAddr: "127.0.0.1:18091",
 		ThreatQAddr: "127.0.0.1:18443", LogLevel: "info", Redis: "r:6379", RedisDB: 3, TraceDir: "/tr"}
 	n := newNames(".s")
 	env := func(i int) map[string]string {
@@ -267,7 +267,7 @@ func TestServiceEnv(t *testing.T) {
 		{strings.Split(ing["VIGIL_INGEST_TOPICS"], ",")[0], "raw.suricata.s"},
 		{ing["VIGIL_TRACE_FILE"], "/tr/ingest.spans.jsonl"},
 		{ing["VIGIL_REDIS_DB"], "3"},
-		{enr["VIGIL_ENRICH_CRIMINALIP_BASE_URL"], "http://127.0.0.1:18089"},
+		{enr["VIGIL_ENRICH_CRIMINALIP_BASE_URL"], "http://127.0.0.1:18091"},
 		{enr["VIGIL_ENRICH_GREYNOISE_RATE"], "0"},
 		{snk["VIGIL_THREATQ_URL"], "http://127.0.0.1:18443"},
 		{snk["VIGIL_TOPIC_VERDICTS"], "indicators.verdicts.s"},
