@@ -22,13 +22,13 @@ func TestPolicyTest(t *testing.T) {
 		wantNone []string
 	}{
 		{name: "table", args: []string{"--policy", strict, input}, wantOut: []string{"ipv4:45.155.205.233", "ipv4:8.8.8.8", "3 records, 1 differ (A=2026.05.2-strict, B=2026.05.1)"}},
-		{name: "only changed, flags after file", args: []string{"--policy", strict, input, "--only-changed"}, wantOut: []string{"ipv4:45.155.205.233"}, wantNone: []string{"ipv4:8.8.8.8"}},
-		{name: "against itself", args: []string{"--policy", strict, "--against", strict, input}, wantOut: []string{"3 records, 0 differ"}},
+		{name: "only changed, flags after file", args: []string{"--policy", strict, "--warninglists", "public-dns-v4", input, "--only-changed"}, wantOut: []string{"ipv4:45.155.205.233"}, wantNone: []string{"ipv4:8.8.8.8"}},
+		{name: "against itself", args: []string{"--policy", strict, "--warninglists", "public-dns-v4", "--against", strict, input}, wantOut: []string{"3 records, 0 differ"}},
 		{name: "no lists", args: []string{"--policy", strict, "--warninglists", "none", input}, wantNone: []string{"public-dns-v4"}, wantOut: []string{"ipv4:8.8.8.8"}},
 		{name: "missing policy flag", args: []string{input}, wantErr: "usage"},
 		{name: "two inputs", args: []string{"--policy", strict, input, input}, wantErr: "usage"},
-		{name: "bad policy", args: []string{"--policy", "../../testdata/policy.bad.yaml", input}, wantErr: "policy.bad.yaml:4: levels.1.action"},
-		{name: "missing input", args: []string{"--policy", strict, "nope.jsonl"}, wantErr: "open input"},
+		{name: "bad policy", args: []string{"--warninglists", "public-dns-v4", "--policy", "../../testdata/policy.bad.yaml", input}, wantErr: "policy.bad.yaml:4: levels.1.action"},
+		{name: "missing input", args: []string{"--warninglists", "public-dns-v4", "--policy", strict, "nope.jsonl"}, wantErr: "open input"},
 		{name: "unknown list", args: []string{"--policy", strict, "--warninglists", "nope", input}, wantErr: "warninglist"},
 	}
 	for _, tc := range cases {
@@ -68,7 +68,7 @@ func TestPolicyTestJSON(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	in := strings.NewReader(`{"Observation":{"Indicator":{"Type":"ipv4","Value":"45.155.205.233"},"EventTime":"2026-05-01T10:00:00Z","Sighting":{"AssetIP":"10.2.0.17","Direction":"inbound","Action":"blocked","Severity":3,"Count":1}},"Exposure":{"Malicious":true,"InboundScore":4,"AbuseConfidence":-1}}` + "\n")
-	err := runPolicyTest(t.Context(), []string{"--json", "--policy", "../../testdata/policy.strict.yaml", "-"}, in, &out, &bytes.Buffer{})
+	err := runPolicyTest(t.Context(), []string{"--json", "--warninglists", "public-dns-v4", "--policy", "../../testdata/policy.strict.yaml", "-"}, in, &out, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
