@@ -12,8 +12,11 @@ import (
 //go:embed lists/*.json lists/SOURCES.md
 var shipped embed.FS
 
-// All selects every shipped warninglist in [Embedded].
-const All = "all"
+// All selects every shipped warninglist in [Embedded]; None selects none.
+const (
+	All  = "all"
+	None = "none"
+)
 
 // EmbeddedNames returns the names of the shipped warninglists, sorted.
 func EmbeddedNames() []string {
@@ -34,6 +37,9 @@ func EmbeddedNames() []string {
 func Embedded(names []string) ([]List, error) {
 	if slices.Contains(names, All) {
 		names = EmbeddedNames()
+	}
+	if len(names) == 1 && strings.EqualFold(strings.TrimSpace(names[0]), None) {
+		return nil, nil
 	}
 	lists := make([]List, 0, len(names))
 	for _, n := range names {
