@@ -37,8 +37,9 @@ type Enricher interface {
 	EnrichBatch(ctx context.Context, obs []events.Observation) ([]events.Enrichment, error)
 }
 
-// Recorder is told about every emitted Enrichment (*otelmetrics.Metrics counts results and coverage gaps).
-// It must not block.
+// Recorder is told about every Enrichment the handler returns (*otelmetrics.Metrics counts results and
+// coverage gaps). It is called before the runner produces the outputs, so a batch that is later re-delivered
+// (failed produce, pause) is counted again. It must not block.
 type Recorder interface {
 	Enriched(ctx context.Context, en *events.Enrichment)
 }
