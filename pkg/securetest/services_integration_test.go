@@ -49,16 +49,16 @@ func repoRoot(t *testing.T) string {
 	return ""
 }
 
-// buildBinaries builds every binary into a temporary directory and returns it.
-func buildBinaries(t *testing.T) string {
+// buildBinaries builds the packages into a temporary directory and returns it.
+func buildBinaries(t *testing.T, pkgs ...string) string {
 	t.Helper()
 	bin := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bin + string(filepath.Separator)}, binaries...)...)
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bin + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %v: %v\n%s", binaries, err, out)
+		t.Fatalf("go build %v: %v\n%s", pkgs, err, out)
 	}
 	return bin
 }
@@ -207,7 +207,7 @@ func suricataAlert(ts time.Time, src, dst string, sid int) []byte {
 func TestServicesOverSASLSSL(t *testing.T) {
 	t.Parallel()
 	se := loadSecureEnv(t)
-	bin := buildBinaries(t)
+	bin := buildBinaries(t, binaries...)
 	logDir := t.TempDir()
 
 	// Distinctive secrets. The provider emulator accepts one key: Criminal IP gets it, AbuseIPDB
@@ -471,4 +471,42 @@ func checkPaths(t *testing.T, recs []*kgo.Record, tp topics) {
 			t.Errorf("%s results by status %v: want errors for the refused key", p, status[p])
 		}
 	}
+}
+
+// A service given a wrong Kafka password stops at start with the broker's authentication
+// error, promptly, and without printing either password.
+func TestServiceWrongKafkaPassword(t *testing.T) {
+	t.Parallel()
+	se := loadSecureEnv(t)
+	bin := buildBinaries(t, "./services/ingest/cmd/ingest")
+	wrong := secret("wrong-kafka-password")
+	home, _ := os.UserHomeDir()
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"),
+		"VIGIL_KAFKA_SASL_PASSWORD=" + wrong, "VIGIL_OPS_ADDR=" + freeAddr(t), "VIGIL_LOG_LEVEL=debug",
+		"VIGIL_INGEST_TOPICS=" + uniq("raw.securetest"), "VIGIL_TOPIC_OBSERVED=" + uniq("observed"),
+		"VIGIL_TOPIC_DLQ=" + uniq("dlq"), "VIGIL_GROUP=" + uniq("g")}
+	for k, v := range se.vars {
+		if k != "VIGIL_KAFKA_SASL_PASSWORD_FILE" {
+			env = append(env, k+"="+v)
+		}
+	}
+	start := time.Now()
+	p := startProc(t, t.TempDir(), "ingest", filepath.Join(bin, "ingest"), nil, env)
+	const bound = 45 * time.Second
+	select {
+	case <-p.exited:
+	case <-time.After(bound):
+		t.Fatalf("ingest still running %s after start with a wrong password\n%s", bound, tail(p.logs(t), 20))
+	}
+	logs := p.logs(t)
+	if p.err == nil {
+		t.Fatalf("ingest exited 0 with a wrong password\n%s", tail(logs, 20))
+	}
+	if !strings.Contains(logs, "SASL_AUTHENTICATION_FAILED") {
+		t.Fatalf("ingest's log does not name the authentication failure:\n%s", tail(logs, 20))
+	}
+	if strings.Contains(logs, wrong) || strings.Contains(logs, se.password) {
+		t.Fatalf("ingest's log contains a password:\n%s", logs)
+	}
+	t.Logf("ingest stopped after %s: %s", time.Since(start).Round(time.Millisecond), tail(logs, 1))
 }

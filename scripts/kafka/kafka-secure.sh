@@ -285,8 +285,8 @@ start_broker() {
   done
   command -v java >/dev/null || die "java not found; install a JDK 17+"
 
-  # A fresh start: nothing from an earlier run is reused.
-  rm -rf "${RUN_DIR}"
+  # A fresh start: nothing from an earlier run is reused but the logs.
+  clean_run_dir
   mkdir -p "${RUN_DIR}" "${DATA_DIR}" "${LOG_DIR}"
   chmod 700 "${RUN_DIR}"
   make_pki
