@@ -10,8 +10,9 @@ export VIGIL_TEST_REDIS_ADDR ?= 127.0.0.1:36379
 FUZZTIME ?= 5s
 GEO_DIR ?= $(HOME)/.cache/vigil/geo
 export VIGIL_TEST_OFFLINE_DIR ?= $(GEO_DIR)
+export VIGIL_TEST_SECURE_ENV ?= $(or $(VIGIL_CACHE),$(HOME)/.cache/vigil)/kafka-secure/secure.env
 
-.PHONY: all build generate check-generated validate-deploy vet test test-unit test-integration test-race fuzz up down \
+.PHONY: up-secure down-secure all build generate check-generated validate-deploy vet test test-unit test-integration test-race fuzz up down \
 	run bench fetch-geo lint clean
 
 all: build
@@ -59,13 +60,20 @@ down:
 	-bash scripts/kafka/kafka.sh stop
 	-bash scripts/redis.sh stop
 
+## up-secure / down-secure: a second broker, SASL_SSL only (SCRAM-SHA-512, throwaway CA), for pkg/securetest
+up-secure:
+	bash scripts/kafka/kafka-secure.sh start
+
+down-secure:
+	-bash scripts/kafka/kafka-secure.sh stop
+
 test-integration:
 	$(GO) test -count=1 -tags integration -timeout 15m work
 
 ## test: generated-code check, vet, unit tests, short fuzzing, then the real broker + Redis and
 ## the integration tests; the services are stopped again whatever happens.
 test: check-generated validate-deploy vet test-unit fuzz fetch-geo
-	@set -e; trap '$(MAKE) --no-print-directory down' EXIT; $(MAKE) --no-print-directory up; $(MAKE) --no-print-directory test-integration
+	@set -e; trap '$(MAKE) --no-print-directory down down-secure' EXIT; $(MAKE) --no-print-directory up up-secure; $(MAKE) --no-print-directory test-integration
 
 test-race:
 	$(GO) test -race -count=1 work
