@@ -165,9 +165,17 @@ func (c *Correlator) Reload(path string) error {
 }
 
 // Process records the sightings of batch and returns the verdicts to
-// publish, in input order. An empty result with a nil error means nothing
+// publish, at most one per indicator, in the input order of each
+// indicator's last record. An empty result with a nil error means nothing
 // changed enough to publish. It costs two Redis round trips (Apply and
 // LastVerdicts) per batch.
+//
+// An indicator's verdict is evaluated once per batch, on its last record:
+// that record's summary already includes every earlier record of the
+// indicator in the batch, and its enrichment is the freshest. The emit rules
+// compare it with the verdict published before the batch. Evaluating each
+// record and publishing the first would publish the summary of the first
+// sighting only, and the re-emit rules would then hold back the later ones.
 func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error) {
 	if len(batch) == 0 {
 		return nil, nil
@@ -177,13 +185,13 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 		return nil, fmt.Errorf("process: %w", err)
 	}
 	keys := make([]string, 0, len(batch))
-	idx := make(map[string]int, len(batch))
+	last := make(map[string]int, len(batch)) // indicator key -> index of its last record
 	for i := range batch {
 		k := batch[i].Observation.Indicator.Key()
-		if _, ok := idx[k]; !ok {
-			idx[k] = len(keys)
+		if _, ok := last[k]; !ok {
 			keys = append(keys, k)
 		}
+		last[k] = i
 	}
 	lasts, found, err := c.store.LastVerdicts(ctx, keys)
 	if err != nil {
@@ -192,8 +200,7 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 	prevs := make(map[string]*policy.Previous, len(keys))
 	for i, k := range keys {
 		if found[i] {
-			l := lasts[i]
-			prevs[k] = &policy.Previous{Priority: l.Priority, Level: l.Level, Action: l.Action, EmittedAt: l.EmittedAt}
+			prevs[k] = previous(lasts[i])
 		}
 	}
 	p := c.policy.Load()
@@ -202,15 +209,19 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 	for i := range batch {
 		e := &batch[i]
 		k := e.Observation.Indicator.Key()
-		v := evaluate(p, c.lists, c.assets, e, sums[i], prevs[k], now)
-		if !p.ShouldEmit(v, prevs[k]) {
+		if last[k] != i {
 			continue
 		}
-		// Later records of the same indicator in this batch compare with this one.
-		prevs[k] = &policy.Previous{Priority: v.Priority, Level: v.Level, Action: v.Action, EmittedAt: now}
-		out = append(out, v)
+		v := evaluate(p, c.lists, c.assets, e, sums[i], prevs[k], now)
+		if p.ShouldEmit(v, prevs[k]) {
+			out = append(out, v)
+		}
 	}
 	return out, nil
+}
+
+func previous(l state.LastVerdict) *policy.Previous {
+	return &policy.Previous{Priority: l.Priority, Level: l.Level, Action: l.Action, EmittedAt: l.EmittedAt}
 }
 
 func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum events.SightingSummary, prev *policy.Previous, now time.Time) events.Verdict {

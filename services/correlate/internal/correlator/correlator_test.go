@@ -386,3 +386,26 @@ var (
 	_ Overlay = (*allowlist.Holder)(nil)
 	_ Assets  = (*assets.Inventory)(nil)
 )
+
+// TestBatchVerdictCountsEverySighting reproduces the end-to-end finding: two
+// sightings of one indicator (different hosts, actions and raw records) in
+// one batch must both be in the published verdict, not only the first.
+func TestBatchVerdictCountsEverySighting(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	a := obs("141.98.10.26", "10.20.30.11", hostile)
+	a.Observation.Sighting.Action = events.ActionAllowed
+	b := obs("141.98.10.26", "10.20.30.18", hostile)
+	b.Observation.Sighting.Action = events.ActionBlocked
+	vs, err := c.Process(t.Context(), []events.Enrichment{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 {
+		t.Fatalf("%d verdicts for one indicator in one batch, want 1: %+v", len(vs), vs)
+	}
+	s := vs[0].Sightings
+	if s.Count != 2 || s.DistinctAssets != 2 || s.Allowed != 1 || s.Blocked != 1 {
+		t.Errorf("published sightings = %+v, want count 2, 2 assets, 1 allowed, 1 blocked", s)
+	}
+}

@@ -110,7 +110,7 @@ func (c *Correlator) decideOne(ctx context.Context, e events.Enrichment) (events
 	}
 	var prev *policy.Previous
 	if found[0] {
-		prev = &policy.Previous{Priority: lasts[0].Priority, Level: lasts[0].Level, Action: lasts[0].Action, EmittedAt: lasts[0].EmittedAt}
+		prev = previous(lasts[0])
 	}
 	v := evaluate(c.policy.Load(), c.lists, c.assets, &e, sums[0], prev, c.now())
 	return v, c.Ack(ctx, []events.Verdict{v})
