@@ -24,6 +24,9 @@ var allPhases = []string{"baseline", "ingest", "enrich", "correlate", "sink", "e
 type config struct {
 	Quick           bool
 	Records         int
+	E2ERecords      int
+	LatencyDrain    time.Duration
+	RSSTimeout      time.Duration
 	Distinct        int
 	RSSDistinct     int
 	LatencyRate     int
@@ -51,6 +54,9 @@ func loadConfig(args []string, e *envconf.Env, stderr io.Writer) (config, error)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&c.Quick, "quick", false, "smaller run (under ~3 minutes): fewer records, shorter latency phase, 100k-indicator RSS run")
 	fs.IntVar(&c.Records, "records", 0, "records per stage run (default 200000; quick 50000)")
+	fs.IntVar(&c.E2ERecords, "e2e-records", 0, "raw records in the sustained end-to-end run (default min(records, 100000); quick 20000)")
+	fs.DurationVar(&c.LatencyDrain, "latency-drain", 0, "longest wait, after the latency phase stops producing, for its records to reach ThreatQ (default 60s; quick 25s)")
+	fs.DurationVar(&c.RSSTimeout, "rss-timeout", 0, "cap on the peak-RSS run; the indicators processed by then are reported (default 120s; quick 30s)")
 	fs.IntVar(&c.Distinct, "distinct", 0, "distinct indicators in the stage and end-to-end runs (default records/10)")
 	fs.IntVar(&c.RSSDistinct, "rss-distinct", 0, "distinct indicators (= raw records) in the peak-RSS run (default 1000000; quick 100000)")
 	fs.IntVar(&c.LatencyRate, "latency-rate", 5000, "records/s produced steadily in the latency phase")
@@ -59,7 +65,7 @@ func loadConfig(args []string, e *envconf.Env, stderr io.Writer) (config, error)
 	fs.StringVar(&c.OutDir, "out", "bench/results", "directory for latest.json, latest.md and the dated copy")
 	fs.StringVar(&c.SamplesDir, "samples", "services/ingest/testdata/json/suricata_eve", "Suricata EVE sample lines used as raw-record templates")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run: "+strings.Join(allPhases, ","))
-	fs.BoolVar(&c.Profile, "profile", true, "CPU-profile (pprof) a stage that misses its target, in a second pass")
+	fs.BoolVar(&c.Profile, "profile", true, "CPU-profile (pprof) a stage that misses its target, in a second pass (default off with -quick)")
 	fs.BoolVar(&c.KeepTopics, "keep-topics", false, "keep the run's topics and groups on the broker")
 	fs.IntVar(&c.RedisDB, "redis-db", 11, "Redis database for the services' state; the bench FLUSHES it at start")
 	fs.StringVar(&c.RSSProviders, "rss-providers", "offline", "providers in the peak-RSS run: offline (no HTTP providers) or all")
@@ -77,6 +83,11 @@ func loadConfig(args []string, e *envconf.Env, stderr io.Writer) (config, error)
 	})
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	profileSet := false
+	fs.Visit(func(f *flag.Flag) { profileSet = profileSet || f.Name == "profile" })
+	if c.Quick && !profileSet {
+		c.Profile = false
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %v", fs.Args())
@@ -108,6 +119,24 @@ func (c *config) setDefaults() {
 	if c.Distinct <= 0 {
 		c.Distinct = max(c.Records/10, 1)
 	}
+	if c.E2ERecords <= 0 {
+		c.E2ERecords = min(c.Records, 100_000)
+		if c.Quick {
+			c.E2ERecords = min(c.Records, 20_000)
+		}
+	}
+	if c.LatencyDrain <= 0 {
+		c.LatencyDrain = 60 * time.Second
+		if c.Quick {
+			c.LatencyDrain = 25 * time.Second
+		}
+	}
+	if c.RSSTimeout <= 0 {
+		c.RSSTimeout = 120 * time.Second
+		if c.Quick {
+			c.RSSTimeout = 30 * time.Second
+		}
+	}
 	if c.RSSDistinct <= 0 {
 		c.RSSDistinct = 1_000_000
 		if c.Quick {
@@ -133,8 +162,8 @@ func (c config) validate() error {
 			errs = append(errs, fmt.Errorf("-phases: unknown phase %q", p))
 		}
 	}
-	if c.Distinct > c.Records {
-		errs = append(errs, errors.New("-distinct must not exceed -records"))
+	if c.Distinct > c.Records || c.Distinct > c.E2ERecords {
+		errs = append(errs, errors.New("-distinct must not exceed -records or -e2e-records"))
 	}
 	if c.LatencyRate < 1 {
 		errs = append(errs, errors.New("-latency-rate must be positive"))

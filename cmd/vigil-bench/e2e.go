@@ -32,9 +32,15 @@ func (b *bench) startPipeline(ctx context.Context, tag string, t topics, o svcOp
 			return nil, err
 		}
 		pl.procs[svc] = p
-		if err := p.waitHTTP(ctx, "/readyz", 90*time.Second); err != nil {
+		// /readyz turns true only after a poll returned records, so an idle stage is never
+		// "ready": wait for liveness and for the consumer group to be stable instead.
+		if err := p.waitHTTP(ctx, "/healthz", 60*time.Second); err != nil {
 			b.stopPipeline(pl)
 			return nil, err
+		}
+		if err := b.br.waitGroupStable(ctx, g, 60*time.Second, p.exitErr); err != nil {
+			b.stopPipeline(pl)
+			return nil, fmt.Errorf("%s: %w (log: %s)", svc, err, p.logTail(3))
 		}
 	}
 	for _, svc := range serviceNames {
@@ -82,7 +88,7 @@ func (b *bench) runE2E(ctx context.Context) error {
 	}
 	pool := b.pool(b.cfg.Distinct)
 	if b.cfg.Phases["e2e"] {
-		if err := b.fillRaw(ctx, t.Raw, pool, b.cfg.Records); err != nil {
+		if err := b.fillRaw(ctx, t.Raw, pool, b.cfg.E2ERecords); err != nil {
 			return b.fail(st, err)
 		}
 	} else {
@@ -103,7 +109,9 @@ func (b *bench) runE2E(ctx context.Context) error {
 		}
 	}()
 	if b.cfg.Phases["e2e"] {
-		d, err := b.br.waitDrained(ctx, pl.watch, b.cfg.DrainTimeout, pl.alive)
+		d, err := b.br.waitDrained(ctx, pl.watch, drainOpts{timeout: b.cfg.DrainTimeout, alive: pl.alive})
+		b.extraE2E("stage_last_commit_s", stageSeconds(d))
+		b.extraE2E("committed", stageCounts(d))
 		if err != nil {
 			return b.fail(st, err)
 		}
@@ -190,8 +198,8 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	}
 	lat.Produced = n
 	lat.AchievedRate = round(float64(n)/elapsed.Seconds(), 0)
-	if _, err := b.br.waitDrained(ctx, pl.watch, 3*time.Minute, pl.alive); err != nil {
-		lat.Error = "pipeline did not drain: " + err.Error()
+	if _, err := b.br.waitDrained(ctx, pl.watch, drainOpts{timeout: b.cfg.LatencyDrain, alive: pl.alive}); err != nil {
+		lat.Error = fmt.Sprintf("pipeline did not drain %s after the last record: %v", b.cfg.LatencyDrain, err)
 	}
 
 	// exact per-indicator latencies from the emulator
@@ -270,8 +278,9 @@ func (b *bench) scrapeTriage(ctx context.Context, ops string) (histogram, bool, 
 	return parseHistogram(bytes.NewReader(body), "vigil_sink_triage_latency_seconds")
 }
 
-// runRSS runs the four services over many distinct indicators (one per raw record) and reads
-// each one's peak RSS (VmHWM) before stopping it.
+// runRSS runs the four services over many distinct indicators (one per raw record) for at most
+// -rss-timeout and reads each one's peak RSS (VmHWM) before stopping it; VmRSS is sampled every
+// 5 s with the records each stage has committed, so growth can be seen against volume.
 func (b *bench) runRSS(ctx context.Context) error {
 	st := &b.rep.RSSRun
 	st.Error = ""
@@ -286,31 +295,74 @@ func (b *bench) runRSS(ctx context.Context) error {
 	}
 	o := svcOpts{offlineOnly: b.cfg.RSSProviders == "offline"}
 	if o.offlineOnly {
-		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("peak-RSS run: %d raw records, each a distinct public IP; enrich ran with the offline provider only (HTTP providers disabled, -rss-providers=all to include them: %d distinct IPs would cost ~%d emulated HTTP calls)", n, n, 4*n))
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("peak-RSS run: enrich ran with the offline provider only (HTTP providers disabled; -rss-providers=all includes them, at ~4 emulated HTTP calls per distinct IP)"))
 	}
 	if b.cfg.Quick {
-		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("quick mode: peak RSS measured over %d distinct indicators, not 1,000,000", n))
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("quick mode: peak-RSS run over %d distinct indicators, not 1,000,000", n))
 	}
 	pl, err := b.startPipeline(ctx, "rss", t, o)
 	if err != nil {
 		return b.fail(st, err)
 	}
-	timeout := max(b.cfg.DrainTimeout, time.Duration(n/2000)*time.Second)
-	d, derr := b.br.waitDrained(ctx, pl.watch, timeout, pl.alive)
+	var series []map[string]any
+	start := time.Now()
+	sample := func(now time.Time, committed []int64) {
+		row := map[string]any{"t_s": round(now.Sub(start).Seconds(), 0)}
+		for i, svc := range serviceNames {
+			row[svc+"_committed"] = committed[i]
+			if p := pl.procs[svc]; p != nil {
+				if v, ok := procStatusMiB(p.cmd.Process.Pid, "VmRSS"); ok {
+					row[svc+"_rss_mib"] = round(v, 1)
+				}
+			}
+		}
+		series = append(series, row)
+	}
+	d, derr := b.br.waitDrained(ctx, pl.watch, drainOpts{timeout: b.cfg.RSSTimeout, alive: pl.alive, every: 5 * time.Second, sample: sample})
 	rss := b.stopPipeline(pl)
 	for svc, v := range rss {
 		if v > 0 {
 			b.rep.RSSMiB[svc] = ptr(round(v, 1))
 		}
 	}
-	if derr != nil {
-		b.rep.Notes = append(b.rep.Notes, "peak-RSS run did not drain; RSS is the peak up to the stop: "+derr.Error())
+	b.extra(st, "distinct_indicators_filled", n)
+	b.extra(st, "providers", b.cfg.RSSProviders)
+	b.extra(st, "committed", stageCounts(d))
+	b.extra(st, "stage_last_commit_s", stageSeconds(d))
+	b.extra(st, "series", series)
+	switch {
+	case errors.Is(derr, errNotDrained):
+		raw := d.Committed[0]
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("peak-RSS run capped at %s: ingest consumed %d of %d raw records (one distinct IP each); downstream committed %v; RSS is the peak up to the stop",
+			b.cfg.RSSTimeout, raw, n, stageCounts(d)))
+		st.Error = fmt.Sprintf("capped at %s before draining", b.cfg.RSSTimeout)
+	case derr != nil:
 		return b.fail(st, derr)
 	}
 	if rps, ok := d.RPS(); ok {
 		st.RPS, st.Records, st.Seconds = ptr(round(rps, 0)), d.Records(), round(d.Seconds(), 2)
 	}
-	b.extra(st, "distinct_indicators", n)
-	b.extra(st, "providers", b.cfg.RSSProviders)
 	return nil
+}
+
+// stageCounts maps service → committed records at the last sample.
+func stageCounts(d drainRate) map[string]int64 {
+	out := map[string]int64{}
+	for i, c := range d.Committed {
+		if i < len(serviceNames) {
+			out[serviceNames[i]] = c
+		}
+	}
+	return out
+}
+
+// stageSeconds maps service → seconds from the window start to its last commit.
+func stageSeconds(d drainRate) map[string]float64 {
+	out := map[string]float64{}
+	for i, s := range d.StageSeconds() {
+		if i < len(serviceNames) {
+			out[serviceNames[i]] = round(s, 1)
+		}
+	}
+	return out
 }

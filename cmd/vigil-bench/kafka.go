@@ -165,18 +165,26 @@ type stageWatch struct {
 	group, topic string
 }
 
+// drainOpts tune waitDrained.
+type drainOpts struct {
+	timeout time.Duration
+	alive   func() error                           // checked every sample; an error ends the wait
+	every   time.Duration                          // period of sample (0: never)
+	sample  func(now time.Time, committed []int64) // called every period
+}
+
 // waitDrained polls the groups until each has committed its topic's end offset, in order: a
 // downstream stage counts as drained only when every upstream stage was drained at the same
-// sample. The first watch defines the timed window (see drainRate). alive is checked every
-// sample so that a dead service ends the wait early.
-func (b *broker) waitDrained(ctx context.Context, watches []stageWatch, timeout time.Duration, alive func() error) (drainRate, error) {
-	var d drainRate
-	deadline := time.Now().Add(timeout)
+// sample. The first watch defines the timed window (see drainRate). On error (timeout, dead
+// service) the partial drainRate is returned too.
+func (b *broker) waitDrained(ctx context.Context, watches []stageWatch, o drainOpts) (drainRate, error) {
+	d := drainRate{Committed: make([]int64, len(watches)), LastProgress: make([]time.Time, len(watches))}
+	deadline := time.Now().Add(o.timeout)
 	tick := 50 * time.Millisecond
+	var lastSample time.Time
 	for {
 		now := time.Now()
 		done := true
-		var firstCommitted int64
 		for i, w := range watches {
 			c, err := b.committed(ctx, w.group, w.topic)
 			if err != nil {
@@ -186,16 +194,23 @@ func (b *broker) waitDrained(ctx context.Context, watches []stageWatch, timeout 
 			if err != nil {
 				return d, err
 			}
+			if c > d.Committed[i] {
+				d.LastProgress[i] = now
+			}
+			d.Committed[i] = c
 			if i == 0 {
-				firstCommitted = c
 				d.Total = e
 			}
 			if c < e || (i == 0 && e == 0) {
 				done = false
 			}
 		}
-		if d.FirstAt.IsZero() && firstCommitted > 0 {
-			d.FirstAt, d.FirstCommitted = now, firstCommitted
+		if d.FirstAt.IsZero() && d.Committed[0] > 0 {
+			d.FirstAt, d.FirstCommitted = now, d.Committed[0]
+		}
+		if o.sample != nil && o.every > 0 && now.Sub(lastSample) >= o.every {
+			o.sample(now, append([]int64(nil), d.Committed...))
+			lastSample = now
 		}
 		if done {
 			d.DoneAt = now
@@ -204,18 +219,48 @@ func (b *broker) waitDrained(ctx context.Context, watches []stageWatch, timeout 
 			}
 			return d, nil
 		}
-		if alive != nil {
-			if err := alive(); err != nil {
+		if o.alive != nil {
+			if err := o.alive(); err != nil {
 				return d, err
 			}
 		}
 		if time.Now().After(deadline) {
-			return d, fmt.Errorf("not drained within %s", timeout)
+			d.DoneAt = now
+			return d, fmt.Errorf("%w within %s", errNotDrained, o.timeout)
 		}
 		select {
 		case <-ctx.Done():
 			return d, ctx.Err()
 		case <-time.After(tick):
+		}
+	}
+}
+
+// errNotDrained is returned by waitDrained on timeout.
+var errNotDrained = errors.New("not drained")
+
+// waitGroupStable waits until the group has members and is Stable (joined and assigned).
+func (b *broker) waitGroupStable(ctx context.Context, group string, timeout time.Duration, alive func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		dg, err := b.adm.DescribeGroups(ctx, group)
+		if err == nil {
+			if g, ok := dg[group]; ok && g.Err == nil && g.State == "Stable" && len(g.Members) > 0 {
+				return nil
+			}
+		}
+		if alive != nil {
+			if err := alive(); err != nil {
+				return err
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("group %s not stable after %s", group, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -59,15 +59,31 @@ func statusKB(r io.Reader, key string) (int64, bool) {
 }
 
 // peakRSSMiB reads VmHWM (peak resident set) of a running process.
-func peakRSSMiB(pid int) (float64, bool) {
+func peakRSSMiB(pid int) (float64, bool) { return procStatusMiB(pid, "VmHWM") }
+
+// procStatusMiB reads a kB field of /proc/<pid>/status in MiB.
+func procStatusMiB(pid int, key string) (float64, bool) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, false
 	}
 	defer f.Close()
-	kb, ok := statusKB(f, "VmHWM")
+	kb, ok := statusKB(f, key)
 	if !ok {
 		return 0, false
 	}
 	return float64(kb) / 1024, true
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -52,6 +52,7 @@ type bench struct {
 	seed      uint32
 	ips       *ipPool // one sequence per run: pools never overlap
 	procs     []*proc
+	nproc     int // services started so far (numbers the log files)
 	groups    []string
 	provEmu   *proc
 	tqEmu     *proc
@@ -71,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	b.runID = time.Now().UTC().Format("150405") + "-" + strconv.FormatUint(uint64(b.seed%46656), 36)
 	b.rep.Timestamp = start.UTC().Format(time.RFC3339)
 	b.rep.Machine = readMachine()
+	b.rep.Machine.LoadStart = loadAvg()
 	b.rep.GitCommit = gitCommit()
 	b.rep.Params = Params{Mode: cfg.mode(), Records: cfg.Records, Distinct: cfg.Distinct, RSSDistinct: cfg.RSSDistinct,
 		LatencyRate: cfg.LatencyRate, LatencySeconds: cfg.LatencyDuration.Seconds(), Partitions: cfg.Partitions,
@@ -85,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	b.phases(ctx)
 	b.teardown()
 
+	b.rep.Machine.LoadEnd = loadAvg()
 	b.rep.DurationSeconds = round(time.Since(start).Seconds(), 1)
 	b.rep.evaluate()
 	b.rep.writeText(stdout)

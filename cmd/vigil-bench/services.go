@@ -109,7 +109,8 @@ func (b *bench) startService(svc, group string, t topics, o svcOpts) (*proc, err
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(svc+"-"+group[strings.LastIndexByte(group, '.')+1:], filepath.Join(b.cfg.BinDir, svc),
+	b.nproc++
+	p, err := startProc(fmt.Sprintf("%02d-%s", b.nproc, strings.TrimPrefix(group, b.name("g")+".")), filepath.Join(b.cfg.BinDir, svc),
 		nil, b.serviceEnv(svc, group, ops, t, o), b.logDir, ops)
 	if err != nil {
 		return nil, err

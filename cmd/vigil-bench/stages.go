@@ -26,7 +26,35 @@ func (b *bench) runBaseline(ctx context.Context) error {
 	if err := b.fillObservations(ctx, in, pool, b.cfg.Records); err != nil {
 		return b.fail(st, err)
 	}
-	group := b.group("baseline")
+	// Two passes (new group, same input); the faster one is the baseline, which keeps the stage
+	// ratios conservative when other work on the host slows one pass down.
+	var best drainRate
+	var rates []float64
+	for i := range 2 {
+		d, err := b.baselinePass(ctx, in, out, dlq, b.group("baseline", fmt.Sprint(i)))
+		if err != nil {
+			return b.fail(st, err)
+		}
+		rps, ok := d.RPS()
+		if !ok {
+			return b.fail(st, errors.New("empty timing window"))
+		}
+		rates = append(rates, round(rps, 0))
+		if r0, _ := best.RPS(); rps > r0 {
+			best = d
+		}
+	}
+	rps, _ := best.RPS()
+	st.Error = ""
+	st.RPS, st.Records, st.Seconds = ptr(round(rps, 0)), best.Records(), round(best.Seconds(), 2)
+	b.extra(st, "passes_rps", rates)
+	b.rep.BaselineRPS = st.RPS
+	b.log.Info("baseline", "rps", round(rps, 0), "passes", rates)
+	return nil
+}
+
+// baselinePass runs the trivial Runner until group has drained in.
+func (b *bench) baselinePass(ctx context.Context, in, out, dlq, group string) (drainRate, error) {
 	h := stream.HandlerFunc(func(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
 		res := make([]stream.Result, len(recs))
 		for i, r := range recs {
@@ -49,7 +77,7 @@ func (b *bench) runBaseline(ctx context.Context) error {
 	r, err := stream.NewRunner(stream.Config{Stage: "baseline", Group: group, Topics: []string{in}, Kafka: kc}, h, b.serde,
 		slog.New(slog.DiscardHandler))
 	if err != nil {
-		return b.fail(st, err)
+		return drainRate{}, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -58,30 +86,20 @@ func (b *bench) runBaseline(ctx context.Context) error {
 		runErr = r.Run(rctx)
 		close(done)
 	}()
-	d, err := b.br.waitDrained(ctx, []stageWatch{{group, in}}, b.cfg.DrainTimeout, func() error {
+	d, err := b.br.waitDrained(ctx, []stageWatch{{group, in}}, drainOpts{timeout: b.cfg.DrainTimeout, alive: func() error {
 		select {
 		case <-done:
 			return fmt.Errorf("runner stopped: %v", runErr)
 		default:
 			return nil
 		}
-	})
+	}})
 	cancel()
 	<-done
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	_ = r.Close(cctx)
 	ccancel()
-	if err != nil {
-		return b.fail(st, err)
-	}
-	rps, ok := d.RPS()
-	if !ok {
-		return b.fail(st, errors.New("empty timing window"))
-	}
-	st.RPS, st.Records, st.Seconds = ptr(round(rps, 0)), d.Records(), round(d.Seconds(), 2)
-	b.rep.BaselineRPS = st.RPS
-	b.log.Info("baseline", "rps", round(rps, 0))
-	return nil
+	return d, err
 }
 
 // fail records err on a stage and returns it.
@@ -131,39 +149,21 @@ func (b *bench) fillRaw(ctx context.Context, topic string, pool []string, n int)
 type measured struct {
 	drain drainRate
 	rss   float64
-	hot   []string
 }
 
 // measureService starts svc, waits until its group has committed the end of in, then stops it.
-// With profile > 0 it captures a CPU profile of that many seconds once the service is ready.
-func (b *bench) measureService(ctx context.Context, svc, group, in string, t topics, o svcOpts, profile time.Duration) (measured, error) {
+func (b *bench) measureService(ctx context.Context, svc, group, in string, t topics, o svcOpts) (measured, error) {
 	var m measured
 	p, err := b.startService(svc, group, t, o)
 	if err != nil {
 		return m, err
 	}
-	var prof chan profResult
-	if profile > 0 {
-		if err := p.waitHTTP(ctx, "/readyz", 60*time.Second); err != nil {
-			_ = b.stopProc(p)
-			return m, err
-		}
-		prof = make(chan profResult, 1)
-		go func() { prof <- b.cpuProfile(ctx, p, svc, profile) }()
-	}
-	d, err := b.br.waitDrained(ctx, []stageWatch{{group, in}}, b.cfg.DrainTimeout, func() error {
+	d, err := b.br.waitDrained(ctx, []stageWatch{{group, in}}, drainOpts{timeout: b.cfg.DrainTimeout, alive: func() error {
 		if p.exited() {
 			return fmt.Errorf("%s exited: %s", svc, p.logTail(5))
 		}
 		return nil
-	})
-	if prof != nil {
-		r := <-prof
-		m.hot = r.top
-		if r.err != nil {
-			m.hot = []string{"profile failed: " + r.err.Error()}
-		}
-	}
+	}})
 	serr := b.stopProc(p)
 	m.drain, m.rss = d, p.peakMiB
 	if err != nil {
@@ -173,6 +173,21 @@ func (b *bench) measureService(ctx context.Context, svc, group, in string, t top
 		b.log.Warn("stop", "service", svc, "err", serr)
 	}
 	return m, nil
+}
+
+// profileService starts svc on a filled input, takes a CPU profile of d once it is consuming,
+// and stops it (the input need not be drained).
+func (b *bench) profileService(ctx context.Context, svc, group string, t topics, o svcOpts, d time.Duration) ([]string, error) {
+	p, err := b.startService(svc, group, t, o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = b.stopProc(p) }()
+	if err := p.waitHTTP(ctx, "/readyz", 60*time.Second); err != nil {
+		return nil, err
+	}
+	r := b.cpuProfile(ctx, p, svc, d)
+	return r.top, r.err
 }
 
 // record fills a stage's numbers from a measurement; goal is the ratio target.
@@ -200,23 +215,22 @@ func (b *bench) extra(st *Stage, k string, v any) {
 	st.Extra[k] = v
 }
 
-// maybeProfile runs a second, profiled pass of a stage that missed its ratio goal.
-func (b *bench) maybeProfile(ctx context.Context, svc string, st *Stage, ratio, goal float64, ok bool, pass func(context.Context, time.Duration) (measured, error)) {
+// maybeProfile runs a second, profiled pass of a stage that missed its ratio goal. pass gets
+// the profile length and the number of input records that keep the service busy that long.
+func (b *bench) maybeProfile(ctx context.Context, svc string, st *Stage, ratio, goal float64, ok bool, pass func(ctx context.Context, d time.Duration, records int) ([]string, error)) {
 	if !b.cfg.Profile || !ok || ratio >= goal || st.RPS == nil {
 		return
 	}
-	secs := 0.8 * float64(b.cfg.Records) / *st.RPS
-	d := time.Duration(min(max(secs, 2), 15) * float64(time.Second))
-	b.log.Info("profiling", "stage", svc, "seconds", d.Seconds())
-	m, err := pass(ctx, d)
+	secs := min(max(0.8*float64(b.cfg.Records) / *st.RPS, 3), 10)
+	d := time.Duration(secs * float64(time.Second))
+	records := min(b.cfg.Records, int(*st.RPS*secs*1.5)+5000)
+	b.log.Info("profiling", "stage", svc, "seconds", secs)
+	top, err := pass(ctx, d, records)
 	if err != nil {
 		b.rep.Hotspots[svc] = []string{"profile pass failed: " + err.Error()}
 		return
 	}
-	b.rep.Hotspots[svc] = m.hot
-	if rps, ok := m.drain.RPS(); ok {
-		b.extra(st, "profiled_pass_rps", round(rps, 0))
-	}
+	b.rep.Hotspots[svc] = top
 }
 
 // runIngestStage measures ingest over N raw Suricata EVE lines.
@@ -230,7 +244,7 @@ func (b *bench) runIngestStage(ctx context.Context) error {
 	if err := b.fillRaw(ctx, t.Raw, pool, b.cfg.Records); err != nil {
 		return b.fail(st, err)
 	}
-	m, err := b.measureService(ctx, "ingest", b.group("ingest"), t.Raw, t, svcOpts{}, 0)
+	m, err := b.measureService(ctx, "ingest", b.group("ingest"), t.Raw, t, svcOpts{})
 	if err != nil {
 		return b.fail(st, err)
 	}
@@ -239,8 +253,8 @@ func (b *bench) runIngestStage(ctx context.Context) error {
 		b.extra(st, "observations_out", obs)
 	}
 	b.log.Info("ingest", "rps", *st.RPS, "ratio", ratio)
-	b.maybeProfile(ctx, "ingest", st, ratio, goalIngestRatio, ok, func(ctx context.Context, d time.Duration) (measured, error) {
-		return b.measureService(ctx, "ingest", b.group("ingest", "prof"), t.Raw, t, svcOpts{}, d)
+	b.maybeProfile(ctx, "ingest", st, ratio, goalIngestRatio, ok, func(ctx context.Context, d time.Duration, _ int) ([]string, error) {
+		return b.profileService(ctx, "ingest", b.group("ingest", "prof"), t, svcOpts{}, d)
 	})
 	return nil
 }
@@ -261,7 +275,7 @@ func (b *bench) runEnrichStage(ctx context.Context) error {
 	if err := post(ctx, "http://"+b.provEmu.opsAddr+"/_emulator/reset"); err != nil {
 		return b.fail(st, err)
 	}
-	cold, err := b.measureService(ctx, "enrich", b.group("enrich", "cold"), t.Observed, t, svcOpts{}, 0)
+	cold, err := b.measureService(ctx, "enrich", b.group("enrich", "cold"), t.Observed, t, svcOpts{})
 	if err != nil {
 		return b.fail(st, fmt.Errorf("cold pass: %w", err))
 	}
@@ -272,15 +286,15 @@ func (b *bench) runEnrichStage(ctx context.Context) error {
 	if err := b.providerCalls(ctx, pool, min(b.cfg.Distinct, b.cfg.Records)); err != nil {
 		b.rep.Notes = append(b.rep.Notes, "provider call accounting: "+err.Error())
 	}
-	warm, err := b.measureService(ctx, "enrich", b.group("enrich", "warm"), t.Observed, t, svcOpts{}, 0)
+	warm, err := b.measureService(ctx, "enrich", b.group("enrich", "warm"), t.Observed, t, svcOpts{})
 	if err != nil {
 		return b.fail(st, fmt.Errorf("warm pass: %w", err))
 	}
 	ratio, ok := b.record(st, warm)
 	b.extra(st, "pass", "warm (new process, Redis cache filled by the cold pass)")
 	b.log.Info("enrich", "rps", *st.RPS, "ratio", ratio, "cold_rps", st.Extra["cold_rps"])
-	b.maybeProfile(ctx, "enrich", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration) (measured, error) {
-		return b.measureService(ctx, "enrich", b.group("enrich", "prof"), t.Observed, t, svcOpts{}, d)
+	b.maybeProfile(ctx, "enrich", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration, _ int) ([]string, error) {
+		return b.profileService(ctx, "enrich", b.group("enrich", "prof"), t, svcOpts{}, d)
 	})
 	return nil
 }
@@ -326,28 +340,33 @@ func (b *bench) providerCalls(ctx context.Context, pool []string, distinct int) 
 // runCorrelateStage measures correlate over N Enrichments with its state in Redis.
 func (b *bench) runCorrelateStage(ctx context.Context) error {
 	st := b.rep.Stages["correlate"]
-	pass := func(ctx context.Context, tag string, prof time.Duration) (measured, error) {
-		pool := b.pool(b.cfg.Distinct)
-		t := b.topicSet(tag)
-		if err := b.br.createTopics(ctx, t.all()...); err != nil {
-			return measured{}, err
-		}
-		if err := b.fillEnrichments(ctx, t.Enriched, pool, b.cfg.Records); err != nil {
-			return measured{}, err
-		}
-		return b.measureService(ctx, "correlate", b.group(tag), t.Enriched, t, svcOpts{}, prof)
+	pool := b.pool(b.cfg.Distinct)
+	t := b.topicSet("correlate")
+	if err := b.br.createTopics(ctx, t.all()...); err != nil {
+		return b.fail(st, err)
 	}
-	m, err := pass(ctx, "correlate", 0)
+	if err := b.fillEnrichments(ctx, t.Enriched, pool, b.cfg.Records); err != nil {
+		return b.fail(st, err)
+	}
+	m, err := b.measureService(ctx, "correlate", b.group("correlate"), t.Enriched, t, svcOpts{})
 	if err != nil {
 		return b.fail(st, err)
 	}
 	ratio, ok := b.record(st, m)
-	if v, err := b.br.endOffsets(ctx, b.topicSet("correlate").Verdicts); err == nil {
+	if v, err := b.br.endOffsets(ctx, t.Verdicts); err == nil {
 		b.extra(st, "verdicts_out", v)
 	}
 	b.log.Info("correlate", "rps", *st.RPS, "ratio", ratio)
-	b.maybeProfile(ctx, "correlate", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration) (measured, error) {
-		return pass(ctx, "correlate-prof", d)
+	b.maybeProfile(ctx, "correlate", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration, n int) ([]string, error) {
+		// fresh indicators: a replay of the same offsets would take the dedupe path
+		t := b.topicSet("correlate-prof")
+		if err := b.br.createTopics(ctx, t.all()...); err != nil {
+			return nil, err
+		}
+		if err := b.fillEnrichments(ctx, t.Enriched, b.pool(min(b.cfg.Distinct, n)), n); err != nil {
+			return nil, err
+		}
+		return b.profileService(ctx, "correlate", b.group("correlate", "prof"), t, svcOpts{}, d)
 	})
 	return nil
 }
@@ -355,28 +374,23 @@ func (b *bench) runCorrelateStage(ctx context.Context) error {
 // runSinkStage measures the sink over N Verdicts against the ThreatQ emulator.
 func (b *bench) runSinkStage(ctx context.Context) error {
 	st := b.rep.Stages["sink"]
-	pass := func(ctx context.Context, tag string, prof time.Duration) (measured, threatqStats, threatqStats, error) {
-		var before, after threatqStats
-		pool := b.pool(b.cfg.Distinct)
-		t := b.topicSet(tag)
-		if err := b.br.createTopics(ctx, t.all()...); err != nil {
-			return measured{}, before, after, err
-		}
-		if err := b.fillVerdicts(ctx, t.Verdicts, pool, b.cfg.Records); err != nil {
-			return measured{}, before, after, err
-		}
-		if err := getJSON(ctx, "http://"+b.tqEmu.opsAddr+"/_emulator/stats", &before); err != nil {
-			return measured{}, before, after, err
-		}
-		m, err := b.measureService(ctx, "sink", b.group(tag), t.Verdicts, t, svcOpts{}, prof)
-		if err != nil {
-			return m, before, after, err
-		}
-		err = getJSON(ctx, "http://"+b.tqEmu.opsAddr+"/_emulator/stats", &after)
-		return m, before, after, err
+	var before, after threatqStats
+	pool := b.pool(b.cfg.Distinct)
+	t := b.topicSet("sink")
+	if err := b.br.createTopics(ctx, t.all()...); err != nil {
+		return b.fail(st, err)
 	}
-	m, before, after, err := pass(ctx, "sink", 0)
+	if err := b.fillVerdicts(ctx, t.Verdicts, pool, b.cfg.Records); err != nil {
+		return b.fail(st, err)
+	}
+	if err := getJSON(ctx, "http://"+b.tqEmu.opsAddr+"/_emulator/stats", &before); err != nil {
+		return b.fail(st, err)
+	}
+	m, err := b.measureService(ctx, "sink", b.group("sink"), t.Verdicts, t, svcOpts{})
 	if err != nil {
+		return b.fail(st, err)
+	}
+	if err := getJSON(ctx, "http://"+b.tqEmu.opsAddr+"/_emulator/stats", &after); err != nil {
 		return b.fail(st, err)
 	}
 	ratio, ok := b.record(st, m)
@@ -385,9 +399,16 @@ func (b *bench) runSinkStage(ctx context.Context) error {
 	b.extra(st, "threatq_calls_per_1k_verdicts", round(float64(total)*1000/float64(b.cfg.Records), 2))
 	b.extra(st, "threatq_writes", after.Writes-before.Writes)
 	b.log.Info("sink", "rps", *st.RPS, "ratio", ratio, "threatq_calls", total)
-	b.maybeProfile(ctx, "sink", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration) (measured, error) {
-		m, _, _, err := pass(ctx, "sink-prof", d)
-		return m, err
+	b.maybeProfile(ctx, "sink", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration, n int) ([]string, error) {
+		// fresh indicators: the same verdicts again would be skipped as no-op writes
+		t := b.topicSet("sink-prof")
+		if err := b.br.createTopics(ctx, t.all()...); err != nil {
+			return nil, err
+		}
+		if err := b.fillVerdicts(ctx, t.Verdicts, b.pool(min(b.cfg.Distinct, n)), n); err != nil {
+			return nil, err
+		}
+		return b.profileService(ctx, "sink", b.group("sink", "prof"), t, svcOpts{}, d)
 	})
 	return nil
 }

@@ -66,7 +66,7 @@ func parseHistogram(r io.Reader, name string) (histogram, bool, error) {
 			}
 			byLE[bound] += v
 			found = true
-		case strings.HasPrefix(line, name+"_count"):
+		case strings.HasPrefix(line, name+"_count{") || strings.HasPrefix(line, name+"_count "):
 			v, err := sampleValue(line)
 			if err == nil {
 				count += v
@@ -100,8 +100,13 @@ func labelValue(line, k string) (string, bool) {
 
 // sampleValue is the number after the labels (a timestamp may follow).
 func sampleValue(line string) (float64, error) {
-	i := strings.LastIndexByte(line, '}')
-	rest := strings.TrimSpace(line[i+1:])
+	rest := line
+	if i := strings.LastIndexByte(line, '}'); i >= 0 {
+		rest = line[i+1:]
+	} else if j := strings.IndexByte(line, ' '); j >= 0 {
+		rest = line[j+1:] // no labels: "name value [timestamp]"
+	}
+	rest = strings.TrimSpace(rest)
 	if f := strings.Fields(rest); len(f) > 0 {
 		rest = f[0]
 	}
@@ -157,6 +162,20 @@ type drainRate struct {
 	FirstCommitted int64
 	DoneAt         time.Time
 	Total          int64
+	Committed      []int64     // last sample, per watched group
+	LastProgress   []time.Time // per watched group: when its committed offset last moved
+}
+
+// StageSeconds is, per watched group, the time from the window start to its last commit; in a
+// pipeline the first stage whose value is close to the total is the bottleneck.
+func (d drainRate) StageSeconds() []float64 {
+	out := make([]float64, len(d.LastProgress))
+	for i, t := range d.LastProgress {
+		if !t.IsZero() && !d.FirstAt.IsZero() {
+			out[i] = t.Sub(d.FirstAt).Seconds()
+		}
+	}
+	return out
 }
 
 // Records is the number of records processed in the timed window.
