@@ -221,7 +221,8 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 }
 
 func previous(l state.LastVerdict) *policy.Previous {
-	return &policy.Previous{Priority: l.Priority, Level: l.Level, Action: l.Action, EmittedAt: l.EmittedAt}
+	return &policy.Previous{Priority: l.Priority, Level: l.Level, Action: l.Action, EmittedAt: l.EmittedAt,
+		Sightings: l.Sightings, DistinctAssets: l.DistinctAssets}
 }
 
 func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum events.SightingSummary, prev *policy.Previous, now time.Time) events.Verdict {
@@ -255,7 +256,8 @@ func (c *Correlator) Ack(ctx context.Context, verdicts []events.Verdict) error {
 	last := make(map[string]int, len(verdicts))
 	vs := make([]state.LastVerdict, 0, len(verdicts))
 	for _, v := range verdicts {
-		lv := state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt}
+		lv := state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
+			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets}
 		if i, ok := last[lv.Key]; ok {
 			vs[i] = lv
 			continue

@@ -181,6 +181,16 @@ func TestReemitOnlyOnChange(t *testing.T) {
 	if err := c.Ack(ctx, first); err != nil {
 		t.Fatal(err)
 	}
+	// A second sighting from another asset doubles count and assets: published
+	// again so ThreatQ's sighting attributes follow.
+	grown, err := c.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.18", hostile)})
+	if err != nil || len(grown) != 1 || grown[0].Sightings.Count != 2 || grown[0].Sightings.DistinctAssets != 2 {
+		t.Fatalf("doubled sightings = %+v, %v, want one verdict with 2 sightings on 2 assets", grown, err)
+	}
+	if err := c.Ack(ctx, grown); err != nil {
+		t.Fatal(err)
+	}
+	// A third sighting on a known asset: same level, less than double.
 	same, err := c.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.18", hostile)})
 	if err != nil || len(same) != 0 {
 		t.Fatalf("unchanged level re-emitted: %+v, %v", same, err)

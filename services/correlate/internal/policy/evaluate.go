@@ -55,6 +55,10 @@ type Previous struct {
 	Level     string
 	Action    string
 	EmittedAt time.Time
+	// Sightings and DistinctAssets are the summary's Count and
+	// DistinctAssets in that verdict (0 when unknown).
+	Sightings      int64
+	DistinctAssets int64
 }
 
 // Input is everything a verdict is computed from.
@@ -380,8 +384,9 @@ func (p *Policy) attributes(in Input, v events.Verdict) []events.Attribute {
 }
 
 // ShouldEmit reports whether v is published: always without a previous
-// verdict, when the level or action changed, or when the refresh interval
-// has passed since the last publication.
+// verdict, when the level or action changed, when the refresh interval has
+// passed since the last publication, or when the sightings grew by the
+// emit.sightings_growth factor since then.
 func (p *Policy) ShouldEmit(v events.Verdict, prev *Previous) bool {
 	if prev == nil {
 		return true
@@ -389,7 +394,15 @@ func (p *Policy) ShouldEmit(v events.Verdict, prev *Previous) bool {
 	if prev.Level != v.Level || prev.Action != v.Action {
 		return true
 	}
+	if g := p.Emit.SightingsGrowth; g > 0 && (grew(v.Sightings.Count, prev.Sightings, g) || grew(v.Sightings.DistinctAssets, prev.DistinctAssets, g)) {
+		return true
+	}
 	return p.Emit.RefreshInterval > 0 && v.DecidedAt.Sub(prev.EmittedAt) >= p.Emit.RefreshInterval
+}
+
+// grew reports whether n reached factor times before (an unknown 0 counts as 1).
+func grew(n, before int64, factor float64) bool {
+	return n > before && float64(n) >= factor*float64(max(before, 1))
 }
 
 // IsAllowStatus reports whether an analyst status becomes an allow-list entry.

@@ -198,6 +198,13 @@ type Decay struct {
 // Emit decides when a verdict is published again.
 type Emit struct {
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// SightingsGrowth publishes a verdict again, although its level and
+	// action did not change, when the sighting count or the number of
+	// distinct assets reached this multiple of the value last published
+	// (2: every doubling, so a busy indicator is re-published a logarithmic
+	// number of times and ThreatQ's sighting attributes stay close). 0
+	// disables; otherwise it must be greater than 1.
+	SightingsGrowth float64 `yaml:"sightings_growth"`
 	// SetScoreMinPriority asks ThreatQ for a manual score at or above this
 	// priority; 0 disables.
 	SetScoreMinPriority int32 `yaml:"set_score_min_priority"`
@@ -403,6 +410,9 @@ func (p *Policy) validate(file string, root *yaml.Node) error {
 	}
 	if p.Emit.RefreshInterval < 0 {
 		return fail("emit.refresh_interval", "must not be negative")
+	}
+	if g := p.Emit.SightingsGrowth; g != 0 && g <= 1 {
+		return fail("emit.sightings_growth", "%v must be 0 (off) or greater than 1", g)
 	}
 	if p.Emit.SetScoreMinPriority < 0 || p.Emit.SetScoreMinPriority > 10 {
 		return fail("emit.set_score_min_priority", "%d outside 0..10", p.Emit.SetScoreMinPriority)

@@ -128,22 +128,32 @@ func TestAttributesAndReasons(t *testing.T) {
 func TestShouldEmit(t *testing.T) {
 	t.Parallel()
 	p := mustDefault(t)
-	v := events.Verdict{Level: "high", Action: events.VerdictAlert, DecidedAt: now}
+	v := events.Verdict{Level: "high", Action: events.VerdictAlert, DecidedAt: now, Sightings: events.SightingSummary{Count: 8, DistinctAssets: 3}}
+	recent := now.Add(-time.Hour)
 	tests := []struct {
 		name string
 		prev *Previous
 		want bool
 	}{
 		{"first", nil, true},
-		{"same level recent", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: now.Add(-time.Hour)}, false},
+		{"same level recent", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: recent, Sightings: 8, DistinctAssets: 3}, false},
 		{"level changed", &Previous{Level: "medium", Action: events.VerdictAlert, EmittedAt: now}, true},
 		{"action changed", &Previous{Level: "high", Action: events.VerdictReview, EmittedAt: now}, true},
 		{"refresh due", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: now.Add(-25 * time.Hour)}, true},
+		{"sightings doubled", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: recent, Sightings: 4, DistinctAssets: 3}, true},
+		{"sightings grew less than double", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: recent, Sightings: 5, DistinctAssets: 3}, false},
+		{"distinct assets doubled", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: recent, Sightings: 7, DistinctAssets: 1}, true},
+		{"unknown previous counts as 1", &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: recent}, true},
 	}
 	for _, tt := range tests {
 		if got := p.ShouldEmit(v, tt.prev); got != tt.want {
 			t.Errorf("%s: ShouldEmit = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+	off := *p
+	off.Emit.SightingsGrowth = 0
+	if off.ShouldEmit(v, &Previous{Level: "high", Action: events.VerdictAlert, EmittedAt: recent, Sightings: 1, DistinctAssets: 1}) {
+		t.Error("sightings_growth 0 still re-emits on growth")
 	}
 }
 
@@ -163,6 +173,7 @@ func TestBadPolicies(t *testing.T) {
 		{"bad annotate code", strings.Replace(good, "- exposure.hosting", "- exposure.hostingg", 1), "safeguards.annotate_only.1", 0},
 		{"bad list mode", strings.Replace(good, "vpn-ipv4: {mode: evidence}", "vpn-ipv4: {mode: drop}", 1), "warninglists.lists.vpn-ipv4.mode", 0},
 		{"bad duration", strings.Replace(good, "half_life: 72h", "half_life: soon", 1), "(document)", 0},
+		{"sightings growth 1", strings.Replace(good, "sightings_growth: 2", "sightings_growth: 1", 1), "emit.sightings_growth", 0},
 		{"not yaml", "version: [", "(document)", 0},
 	}
 	for _, tt := range tests {

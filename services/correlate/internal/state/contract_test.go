@@ -135,7 +135,7 @@ func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time)
 		k := "ipv6:" + uniq(4)
 		missing := fmt.Sprintf("ipv4:never-%d", runID)
 		dec := clk.Now().Add(-time.Hour)
-		if err := s.SaveVerdicts(t.Context(), []LastVerdict{{Key: k, Priority: 7, Level: "high", Action: "block", DecidedAt: dec, EmittedAt: dec}}); err != nil {
+		if err := s.SaveVerdicts(t.Context(), []LastVerdict{{Key: k, Priority: 7, Level: "high", Action: "block", DecidedAt: dec, EmittedAt: dec, Sightings: 12, DistinctAssets: 3}}); err != nil {
 			t.Fatal(err)
 		}
 		vs, ok, err := s.LastVerdicts(t.Context(), []string{k, missing})
@@ -145,7 +145,8 @@ func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time)
 		if !ok[0] || ok[1] {
 			t.Fatalf("ok = %v", ok)
 		}
-		if v := vs[0]; v.Priority != 7 || v.Level != "high" || v.Action != "block" || !v.DecidedAt.Equal(dec) || !v.EmittedAt.Equal(dec) {
+		if v := vs[0]; v.Priority != 7 || v.Level != "high" || v.Action != "block" || !v.DecidedAt.Equal(dec) || !v.EmittedAt.Equal(dec) ||
+			v.Sightings != 12 || v.DistinctAssets != 3 {
 			t.Errorf("verdict = %+v", v)
 		}
 	})

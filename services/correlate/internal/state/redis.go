@@ -193,7 +193,9 @@ func (r *Redis) LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict,
 		p, _ := strconv.ParseInt(m["priority"], 10, 32)
 		dec, _ := strconv.ParseInt(m["decided_at"], 10, 64)
 		emit, _ := strconv.ParseInt(m["emitted_at"], 10, 64)
-		out[i] = LastVerdict{Key: keys[i], Priority: int32(p), Level: m["level"], Action: m["action"]}
+		n, _ := strconv.ParseInt(m["sightings"], 10, 64) // absent before sightings growth: 0
+		as, _ := strconv.ParseInt(m["assets"], 10, 64)   // ditto
+		out[i] = LastVerdict{Key: keys[i], Priority: int32(p), Level: m["level"], Action: m["action"], Sightings: n, DistinctAssets: as}
 		if dec > 0 {
 			out[i].DecidedAt = time.UnixMilli(dec).UTC()
 		}
@@ -218,7 +220,9 @@ func (r *Redis) SaveVerdicts(ctx context.Context, vs []LastVerdict) error {
 			"level", v.Level,
 			"action", v.Action,
 			"decided_at", strconv.FormatInt(v.DecidedAt.UnixMilli(), 10),
-			"emitted_at", strconv.FormatInt(v.EmittedAt.UnixMilli(), 10))
+			"emitted_at", strconv.FormatInt(v.EmittedAt.UnixMilli(), 10),
+			"sightings", strconv.FormatInt(v.Sightings, 10),
+			"assets", strconv.FormatInt(v.DistinctAssets, 10))
 		pipe.PExpire(ctx, k, r.cfg.StateTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {

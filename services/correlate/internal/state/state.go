@@ -103,6 +103,10 @@ type LastVerdict struct {
 	Action    string
 	DecidedAt time.Time
 	EmittedAt time.Time // when a verdict was last published
+	// Sightings and DistinctAssets are the published summary's Count and
+	// DistinctAssets, for the sightings-growth re-emit rule.
+	Sightings      int64
+	DistinctAssets int64
 }
 
 // Store is the contract both implementations satisfy. All methods are safe
