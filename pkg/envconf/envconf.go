@@ -5,7 +5,7 @@
 //
 //	e := envconf.New(os.LookupEnv)
 //	addr := e.String("VIGIL_OPS_ADDR", "127.0.0.1:9464")
-//	n := e.Int("VIGIL_PARTITIONS", 12)
+//	n := e.Int("VIGIL_KAFKA_PARTITIONS", 12)
 //	if err := e.Err(); err != nil { ... }
 //
 // Only a service's config.Load calls it; nothing else reads the environment.
