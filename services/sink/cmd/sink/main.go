@@ -109,8 +109,14 @@ func run() error {
 	g.Go(func() error { return r.Run(gctx) })
 	g.Go(func() error { return deps.Ops(gctx, r.Ready, checks, extra) })
 	if cfg.FeedbackInterval > 0 {
-		poller, err := feedback.New(feedback.Config{SourceName: cfg.Writer.SourceName, Settle: cfg.FeedbackSettle},
-			tq, store, cursor, log.With("component", "feedback"))
+		fcfg := feedback.Config{SourceName: cfg.Writer.SourceName, Settle: cfg.FeedbackSettle}
+		if rdb != nil {
+			// one replica polls at a time; the lease outlives a few missed polls
+			if fcfg.Leader, err = feedback.NewRedisLeader(rdb, "", 3*cfg.FeedbackInterval); err != nil {
+				return err
+			}
+		}
+		poller, err := feedback.New(fcfg, tq, store, cursor, log.With("component", "feedback"))
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,8 @@ type Config struct {
 	Settle     time.Duration // ignore changes newer than this, so Vigil's own in-flight writes have
 	// recorded their decision first; default 30s
 	StartAt time.Time // where to start when no cursor is stored; default: now (no backfill)
+	// Leader, when set, lets only the replica holding the lease poll (nil: always poll).
+	Leader Leader
 }
 
 // Poller detects analyst changes. Poll and Commit must not be called concurrently.
@@ -266,8 +268,17 @@ func (p *Poller) Run(ctx context.Context, interval time.Duration, publish func(c
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := p.runOnce(ctx, publish); err != nil && ctx.Err() == nil {
-			p.logger.WarnContext(ctx, "feedback poll failed", "err", err)
+		lead := true
+		if p.cfg.Leader != nil {
+			var err error
+			if lead, err = p.cfg.Leader.Acquire(ctx); err != nil && ctx.Err() == nil {
+				p.logger.WarnContext(ctx, "feedback lease", "err", err)
+			}
+		}
+		if lead {
+			if err := p.runOnce(ctx, publish); err != nil && ctx.Err() == nil {
+				p.logger.WarnContext(ctx, "feedback poll failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
