@@ -67,6 +67,7 @@ func run() error {
 		return err
 	}
 	rcfg.TopicRegex = cfg.TopicRegex
+	rcfg.BatchWait = cfg.CollapseWindow // a port scan inside the window becomes one observation with a count
 	r, err := stream.NewRunner(rcfg, h, deps.Serde, log)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/vigilsec/vigil/pkg/envconf"
 	"github.com/vigilsec/vigil/pkg/indicator"
@@ -21,9 +22,10 @@ type Config struct {
 	MaxRecordBytes   int
 	InternalNets     *indicator.Nets
 	InternalSuffixes *indicator.InternalSuffixes
-	Warninglists     []string // names of shipped lists, "all", or none
-	AllowFiles       []string // local allow-list YAML files
-	Collapse         bool     // collapse identical observations within a poll batch
+	Warninglists     []string      // names of shipped lists, "all", or none
+	AllowFiles       []string      // local allow-list YAML files
+	Collapse         bool          // collapse identical observations within a batch
+	CollapseWindow   time.Duration // keep polling this long to fill a batch (0: one poll)
 }
 
 // Load reads the environment through e and validates it.
@@ -38,6 +40,7 @@ func Load(e *envconf.Env) (Config, error) {
 		Warninglists:   e.List("VIGIL_WARNINGLISTS", []string{"all"}),
 		AllowFiles:     e.List("VIGIL_ALLOWLIST_FILES", nil),
 		Collapse:       e.Bool("VIGIL_INGEST_COLLAPSE", true),
+		CollapseWindow: e.Duration("VIGIL_INGEST_COLLAPSE_WINDOW", 0),
 		Formats:        map[string]string{},
 	}
 	for _, kv := range e.List("VIGIL_INGEST_FORMATS", nil) {
@@ -60,6 +63,9 @@ func Load(e *envconf.Env) (Config, error) {
 	c.InternalSuffixes = suffixes
 	if c.MaxRecordBytes < 64 {
 		e.Fail("VIGIL_INGEST_MAX_RECORD_BYTES", fmt.Sprint(c.MaxRecordBytes), "must be at least 64")
+	}
+	if c.CollapseWindow > time.Minute {
+		e.Fail("VIGIL_INGEST_COLLAPSE_WINDOW", c.CollapseWindow.String(), "must be at most 1m (records are held, uncommitted, for the window)")
 	}
 	if len(c.Topics) == 0 {
 		e.Fail("VIGIL_INGEST_TOPICS", "", "at least one topic is required")

@@ -40,6 +40,7 @@ func TestLoadBadEnv(t *testing.T) {
 		{"duration", map[string]string{"VIGIL_SHUTDOWN_TIMEOUT": "soon"}, `VIGIL_SHUTDOWN_TIMEOUT="soon": not a duration`},
 		{"bool", map[string]string{"VIGIL_INGEST_COLLAPSE": "maybe"}, `VIGIL_INGEST_COLLAPSE="maybe": not a boolean`},
 		{"secret file", map[string]string{"VIGIL_KAFKA_SASL_PASSWORD_FILE": "/nonexistent/pw"}, `VIGIL_KAFKA_SASL_PASSWORD_FILE="/nonexistent/pw": cannot read secret file`},
+		{"collapse window", map[string]string{"VIGIL_INGEST_COLLAPSE_WINDOW": "5m"}, `VIGIL_INGEST_COLLAPSE_WINDOW="5m0s": must be at most 1m`},
 		{"batch", map[string]string{"VIGIL_MAX_BATCH": "0"}, `VIGIL_MAX_BATCH="0": must be between 1 and 100000`},
 	}
 	for _, tc := range cases {
