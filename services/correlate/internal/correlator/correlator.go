@@ -49,7 +49,7 @@ type Assets interface {
 
 // Store is the correlation state (state.Redis and state.Memory satisfy it).
 type Store interface {
-	Apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error)
+	Apply(ctx context.Context, batch []events.Enrichment) ([]state.Summary, error)
 	LastVerdicts(ctx context.Context, keys []string) ([]state.LastVerdict, []bool, error)
 	SaveVerdicts(ctx context.Context, vs []state.LastVerdict) error
 }
@@ -225,8 +225,8 @@ func previous(l state.LastVerdict) *policy.Previous {
 		Sightings: l.Sightings, DistinctAssets: l.DistinctAssets}
 }
 
-func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum events.SightingSummary, prev *policy.Previous, now time.Time) events.Verdict {
-	in := policy.Input{Enrichment: e, Summary: sum, Previous: prev, Now: now}
+func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum state.Summary, prev *policy.Previous, now time.Time) events.Verdict {
+	in := policy.Input{Enrichment: e, Summary: sum.SightingSummary, LastObserved: sum.LastObserved, Previous: prev, Now: now}
 	if e.Observation.Allowlist != nil {
 		in.Lists = append(in.Lists, *e.Observation.Allowlist)
 	}

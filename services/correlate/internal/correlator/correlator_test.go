@@ -419,3 +419,42 @@ func TestBatchVerdictCountsEverySighting(t *testing.T) {
 		t.Errorf("published sightings = %+v, want count 2, 2 assets, 1 allowed, 1 blocked", s)
 	}
 }
+
+// TestDecayFromObservation: priority decays from when Vigil received the
+// last sighting, not from the raw event time.
+func TestDecayFromObservation(t *testing.T) {
+	t.Parallel()
+	eight := events.Exposure{Malicious: true, InboundScore: 5, Scanner: true, AbuseConfidence: -1} // scores 8
+	tests := []struct {
+		name     string
+		event    time.Time
+		ingest   time.Time
+		wantPrio int32
+		decayed  bool
+	}{
+		{"old log replayed now is fresh", t0.AddDate(-3, 0, 0), t0, 8, false},
+		{"old log, no ingest time: received now", t0.AddDate(-3, 0, 0), time.Time{}, 8, false},
+		{"received two half-lives ago (backlog): quartered", t0.Add(-144 * time.Hour), t0.Add(-144 * time.Hour), 2, true},
+		{"fresh event received two half-lives ago: quartered", t0, t0.Add(-144 * time.Hour), 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, _ := newCorrelator(t)
+			e := obs("45.155.205.233", "10.2.0.40", eight)
+			e.Observation.EventTime, e.Observation.IngestTime = tt.event, tt.ingest
+			e.Observation.Sighting.Severity = 0
+			vs, err := c.Process(t.Context(), []events.Enrichment{e})
+			if err != nil || len(vs) != 1 {
+				t.Fatalf("verdicts = %+v, %v", vs, err)
+			}
+			v := vs[0]
+			if v.Priority != tt.wantPrio || hasCode(v, policy.CodeDecay) != tt.decayed {
+				t.Errorf("priority %d, decay reason %v; want %d, %v (reasons %+v)", v.Priority, hasCode(v, policy.CodeDecay), tt.wantPrio, tt.decayed, v.Reasons)
+			}
+			if !v.Sightings.LastSeen.Equal(tt.event) {
+				t.Errorf("last seen = %v, want the event time %v", v.Sightings.LastSeen, tt.event)
+			}
+		})
+	}
+}

@@ -37,7 +37,8 @@ type DryRunRow struct {
 //	 "Exposure":{"Malicious":true,"InboundScore":5,"AbuseConfidence":-1}}
 //
 // Blank lines and lines starting with # are skipped. The clock is each
-// record's event time (or now when missing), so decay behaves as it did.
+// record's ingest time (else its event time, else now): the records are
+// replayed as Vigil received them, so windows and decay behave as they did.
 func DryRun(ctx context.Context, a, b *policy.Policy, lists Lists, inv Assets, r io.Reader) ([]DryRunRow, error) {
 	var clock time.Time
 	now := func() time.Time { return clock }
@@ -73,7 +74,10 @@ func DryRun(ctx context.Context, a, b *policy.Policy, lists Lists, inv Assets, r
 		if e.Observation.Producer.Topic == "" && e.Observation.Producer.Offset == 0 {
 			e.Observation.Producer = events.Producer{Topic: "dry-run", Offset: int64(line)}
 		}
-		clock = e.Observation.EventTime
+		clock = e.Observation.IngestTime
+		if clock.IsZero() {
+			clock = e.Observation.EventTime
+		}
 		if clock.IsZero() {
 			clock = time.Now()
 		}

@@ -68,7 +68,12 @@ type Input struct {
 	Asset      *Asset             // nil when unknown
 	Lists      []events.ListMatch // allow-list and warninglist matches
 	Previous   *Previous          // nil when none
-	Now        time.Time
+	// LastObserved is when Vigil last received a sighting of the indicator
+	// (the latest ingest time): decay runs from it. Zero means the sighting
+	// being evaluated was just received (no decay). Summary.LastSeen, the
+	// latest event time, is reported but never decays the priority.
+	LastObserved time.Time
+	Now          time.Time
 }
 
 func isExposure(code string) bool {
@@ -206,9 +211,10 @@ type decision struct {
 
 func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnnotateOnly float64) decision {
 	d := decision{}
-	// Decay since the last sighting.
-	if hl := p.Decay.HalfLife; hl > 0 && !in.Summary.LastSeen.IsZero() {
-		if age := in.Now.Sub(in.Summary.LastSeen); age > 0 && score > 0 {
+	// Decay since Vigil last received a sighting (not since its event time:
+	// an old log replayed now is a new sighting).
+	if hl := p.Decay.HalfLife; hl > 0 && !in.LastObserved.IsZero() {
+		if age := in.Now.Sub(in.LastObserved); age > 0 && score > 0 {
 			f := math.Pow(0.5, float64(age)/float64(hl))
 			if f < 0.999 {
 				d.reasons = append(d.reasons, events.Reason{Code: CodeDecay, Text: fmt.Sprintf("decay=%.2f(age %s)", f, age.Round(time.Minute)), Weight: score*f - score})

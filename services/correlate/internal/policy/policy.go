@@ -19,7 +19,8 @@
 // PriorityWithoutExposure uses the telemetry alone; ExposureChanged is true
 // when the two priorities differ.
 //
-// After scoring, in this order: decay (half-life since the last sighting),
+// After scoring, in this order: decay (halved every decay.half_life since
+// Vigil last received a sighting of the indicator, Input.LastObserved),
 // warninglist treatment (suppress, cap or evidence per list), the level and
 // action from the thresholds, the annotate-only safeguard (a verdict whose
 // alert or block depends on annotate-only evidence is lowered to the top of
@@ -189,7 +190,11 @@ type Warninglists struct {
 	Lists   map[string]ListRule `yaml:"lists"`
 }
 
-// Decay lowers the priority of indicators not seen recently.
+// Decay lowers the priority of indicators without new sightings: the score
+// is multiplied by 0.5^(age/HalfLife), where age runs from the last time
+// Vigil received a sighting (its ingest time), not from the event time in
+// the raw log, so replayed or late-shipped logs are fresh sightings. ValidFor
+// sets the verdict's ValidUntil.
 type Decay struct {
 	HalfLife time.Duration `yaml:"half_life"`
 	ValidFor time.Duration `yaml:"valid_for"`

@@ -45,7 +45,13 @@ func hasCode(v events.Verdict, code string) bool {
 func TestEvaluate(t *testing.T) {
 	t.Parallel()
 	p := mustDefault(t)
-	malicious := events.Exposure{Malicious: true, InboundScore: 5, Tor: true}
+	malicious := events.Exposure{Malicious: true, InboundScore: 5, Tor: true} // scores 9
+	eight := events.Exposure{Malicious: true, InboundScore: 5, Scanner: true} // scores 8
+	years := func(n int64) events.SightingSummary {                           // a log written 3 years ago
+		s := sums(n, 1, 0)
+		s.FirstSeen, s.LastSeen = now.AddDate(-3, 0, 0), now.AddDate(-3, 0, 0)
+		return s
+	}
 	tests := []struct {
 		name       string
 		in         Input
@@ -70,7 +76,12 @@ func TestEvaluate(t *testing.T) {
 		{"warninglist suppress", Input{Enrichment: enr(malicious), Summary: sums(1, 1, 0), Lists: []events.ListMatch{{List: "public-dns-v4"}}}, events.VerdictSuppress, 0, CodeWarninglist, 0},
 		{"warninglist default cap", Input{Enrichment: enr(malicious), Summary: sums(1, 1, 0), Lists: []events.ListMatch{{List: "amazon-aws"}}}, events.VerdictAnnotate, 2, CodeWarninglist, 0},
 		{"warninglist evidence only", Input{Enrichment: enr(malicious), Summary: sums(1, 1, 0), Lists: []events.ListMatch{{List: "vpn-ipv4"}}}, events.VerdictBlock, 9, CodeWarninglist, 0},
-		{"decay halves after half-life", Input{Enrichment: enr(malicious), Summary: events.SightingSummary{Count: 1, LastSeen: now.Add(-72 * time.Hour)}}, events.VerdictAnnotate, 5, CodeDecay, 0},
+		// Decay runs from when Vigil last received a sighting (LastObserved), never from the event time.
+		{"decay halves after a half-life without sightings", Input{Enrichment: enr(malicious), Summary: sums(1, 1, 0), LastObserved: now.Add(-72 * time.Hour)}, events.VerdictAnnotate, 5, CodeDecay, 0},
+		{"two half-lives without sightings quarter it", Input{Enrichment: enr(eight), Summary: sums(1, 1, 0), LastObserved: now.Add(-144 * time.Hour)}, events.VerdictAnnotate, 2, CodeDecay, 0},
+		{"old event received now is fresh", Input{Enrichment: enr(malicious), Summary: years(1), LastObserved: now}, events.VerdictBlock, 9, CodeCIPInbound, 0},
+		{"old event without observation time is fresh", Input{Enrichment: enr(malicious), Summary: years(1)}, events.VerdictBlock, 9, CodeCIPInbound, 0},
+		{"observed in the future (skew) does not raise", Input{Enrichment: enr(malicious), Summary: sums(1, 1, 0), LastObserved: now.Add(time.Hour)}, events.VerdictBlock, 9, CodeCIPInbound, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,12 +23,19 @@ func uniq(n int) string {
 	return fmt.Sprintf("2001:db8:%x:%x::%x", uint16(runID>>32), uint16(runID>>16)^uint16(runID), n)
 }
 
+// replayAge is how much older than its ingest time rec makes a record's
+// event time: a log replayed years after it was written.
+const replayAge = 3 * 365 * 24 * time.Hour
+
+// rec returns a record Vigil received (ingested) at at, from a log written
+// replayAge earlier.
 func rec(ip string, offset int64, at time.Time, action, asset string, sev int32) events.Enrichment {
 	return events.Enrichment{Observation: events.Observation{
-		Indicator: events.Indicator{Type: events.TypeIPv4, Value: ip},
-		EventTime: at,
-		Producer:  events.Producer{Topic: "raw.fw", Partition: 3, Offset: offset},
-		Sighting:  events.Sighting{AssetIP: asset, Action: action, Direction: events.DirectionInbound, Severity: sev, Count: 1},
+		Indicator:  events.Indicator{Type: events.TypeIPv4, Value: ip},
+		EventTime:  at.Add(-replayAge),
+		IngestTime: at,
+		Producer:   events.Producer{Topic: "raw.fw", Partition: 3, Offset: offset},
+		Sighting:   events.Sighting{AssetIP: asset, Action: action, Direction: events.DirectionInbound, Severity: sev, Count: 1},
 	}}
 }
 
@@ -68,8 +75,13 @@ func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time)
 			got.Alerted != want.Alerted || got.BlockedShare != want.BlockedShare || got.MaxSeverity != want.MaxSeverity {
 			t.Errorf("summary = %+v, want %+v", got, want)
 		}
-		if !got.FirstSeen.Equal(t0.Add(-30*24*time.Hour)) || !got.LastSeen.Equal(t0.Add(-10*time.Minute)) {
-			t.Errorf("first/last = %v / %v", got.FirstSeen, got.LastSeen)
+		// Windows and LastObserved follow the received (ingest) time; first and
+		// last seen keep the event times.
+		if !got.FirstSeen.Equal(t0.Add(-30*24*time.Hour-replayAge)) || !got.LastSeen.Equal(t0.Add(-10*time.Minute-replayAge)) {
+			t.Errorf("first/last seen = %v / %v, want the event times", got.FirstSeen, got.LastSeen)
+		}
+		if !got.LastObserved.Equal(t0.Add(-10 * time.Minute)) {
+			t.Errorf("last observed = %v, want the latest ingest time %v", got.LastObserved, t0.Add(-10*time.Minute))
 		}
 		// Two hours later the 1 h window is empty, and the sighting from 3 h ago
 		// is still within 24 h.
@@ -80,6 +92,40 @@ func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time)
 		}
 		if s := sums[0]; s.Count != 4 || s.Count1h != 0 || s.Count24h != 2 {
 			t.Errorf("after 2h = %+v", s)
+		}
+	})
+	t.Run("received time", func(t *testing.T) {
+		clk := &fakeClock{}
+		t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		topic := fmt.Sprintf("raw.rt.%d", runID)
+		tests := []struct {
+			name   string
+			ingest time.Time
+			event  time.Time
+			want   time.Time // LastObserved of a fresh indicator
+		}{
+			{"old event received now is fresh", t0, t0.Add(-replayAge), t0},
+			{"no ingest time: the store clock", time.Time{}, t0.Add(-replayAge), t0},
+			{"future ingest time: the store clock", t0.Add(time.Hour), t0, t0},
+			{"received an hour ago", t0.Add(-time.Hour), t0.Add(-2 * time.Hour), t0.Add(-time.Hour)},
+		}
+		for i, tt := range tests {
+			e := rec(uniq(10+i), int64(i), t0, events.ActionAllowed, "10.0.0.1", 0)
+			e.Observation.Producer.Topic = topic
+			e.Observation.IngestTime, e.Observation.EventTime = tt.ingest, tt.event
+			sums, err := s.Apply(t.Context(), []events.Enrichment{e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sums[0]
+			if !got.LastObserved.Equal(tt.want) || got.Count7d != 1 || !got.LastSeen.Equal(tt.event) {
+				t.Errorf("%s: last observed %v, 7d count %d, last seen %v; want %v, 1, %v", tt.name, got.LastObserved, got.Count7d, got.LastSeen, tt.want, tt.event)
+			}
+			if tt.want.Equal(t0) && got.Count1h != 1 {
+				t.Errorf("%s: 1h count = %d, want 1 (received now)", tt.name, got.Count1h)
+			}
 		}
 	})
 	t.Run("replay is counted once", func(t *testing.T) {

@@ -17,6 +17,7 @@ type memIndicator struct {
 	hours      map[int64]int64 // unix hour -> count
 	assets     map[string]struct{}
 	directions map[string]int64
+	lastObs    time.Time // latest received time
 	touched    time.Time
 }
 
@@ -42,7 +43,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 }
 
 // Apply implements [Store].
-func (m *Memory) Apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error) {
+func (m *Memory) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (m *Memory) Apply(ctx context.Context, batch []events.Enrichment) ([]events
 	if m.applies%256 == 0 {
 		m.prune(now)
 	}
-	out := make([]events.SightingSummary, len(batch))
+	out := make([]Summary, len(batch))
 	for i := range batch {
 		e := &batch[i]
 		key := e.Observation.Indicator.Key()
@@ -75,6 +76,7 @@ func (m *Memory) Apply(ctx context.Context, batch []events.Enrichment) ([]events
 func (m *Memory) record(st *memIndicator, e *events.Enrichment, now time.Time) {
 	n := sightingCount(e)
 	t := eventTime(e, now)
+	rt := receivedTime(e, now)
 	s := e.Observation.Sighting
 	sum := &st.sum
 	sum.Count += n
@@ -101,12 +103,15 @@ func (m *Memory) record(st *memIndicator, e *events.Enrichment, now time.Time) {
 	if a := assetID(s); a != "" && len(st.assets) < maxMemoryAssets {
 		st.assets[a] = struct{}{}
 	}
-	st.minutes[t.Unix()/60] += n
-	st.hours[t.Unix()/3600] += n
+	if rt.After(st.lastObs) {
+		st.lastObs = rt
+	}
+	st.minutes[rt.Unix()/60] += n
+	st.hours[rt.Unix()/3600] += n
 	st.touched = now
 }
 
-func (m *Memory) summary(st *memIndicator, now time.Time) events.SightingSummary {
+func (m *Memory) summary(st *memIndicator, now time.Time) Summary {
 	w := m.cfg.Windows
 	nowMin, nowHour := now.Unix()/60, now.Unix()/3600
 	shortFrom := nowMin - int64(w.Short/time.Minute) + 1
@@ -137,7 +142,7 @@ func (m *Memory) summary(st *memIndicator, now time.Time) events.SightingSummary
 	}
 	s.DistinctAssets = int64(len(st.assets))
 	blockedShare(&s)
-	return s
+	return Summary{SightingSummary: s, LastObserved: st.lastObs}
 }
 
 func (m *Memory) prune(now time.Time) {

@@ -18,31 +18,38 @@ const KeyPrefix = "vigil:corr:"
 
 // applyScript dedupes one record and updates the indicator's counters, then
 // returns its summary. Keys: seen, counters hash, minute buckets, hour
-// buckets, asset HyperLogLog. See Redis.Apply for ARGV.
+// buckets, asset HyperLogLog. ARGV: seen TTL (ms), count, received time
+// (ms, the bucket time), event time (ms, first/last), action, direction,
+// severity, asset, now (ms), short window (minutes), medium and long
+// windows (hours), state TTL (ms). The reply is the summary fields in the
+// order Redis.apply reads them.
 var applyScript = redis.NewScript(`
 local n = tonumber(ARGV[2])
-local t = tonumber(ARGV[3])
-local now = tonumber(ARGV[8])
-local shortMin, medHours, longHours = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local rt = tonumber(ARGV[3])
+local t = tonumber(ARGV[4])
+local now = tonumber(ARGV[9])
+local shortMin, medHours, longHours = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local nowMin, nowHour = math.floor(now / 60000), math.floor(now / 3600000)
 local shortFrom, medFrom, longFrom = nowMin - shortMin + 1, nowHour - medHours + 1, nowHour - longHours + 1
 local function d(x) return string.format('%d', x) end
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   local h = KEYS[2]
   redis.call('HINCRBY', h, 'count', n)
-  if ARGV[4] ~= '' then redis.call('HINCRBY', h, 'a:' .. ARGV[4], n) end
-  redis.call('HINCRBY', h, 'd:' .. ARGV[5], n)
+  if ARGV[5] ~= '' then redis.call('HINCRBY', h, 'a:' .. ARGV[5], n) end
+  redis.call('HINCRBY', h, 'd:' .. ARGV[6], n)
   local first = tonumber(redis.call('HGET', h, 'first') or '0')
   if first == 0 or t < first then redis.call('HSET', h, 'first', d(t)) end
   local last = tonumber(redis.call('HGET', h, 'last') or '0')
   if t > last then redis.call('HSET', h, 'last', d(t)) end
+  local obs = tonumber(redis.call('HGET', h, 'obs') or '0')
+  if rt > obs then redis.call('HSET', h, 'obs', d(rt)) end
   local sev = tonumber(redis.call('HGET', h, 'sev') or '0')
-  if tonumber(ARGV[6]) > sev then redis.call('HSET', h, 'sev', ARGV[6]) end
-  local m, hr = math.floor(t / 60000), math.floor(t / 3600000)
+  if tonumber(ARGV[7]) > sev then redis.call('HSET', h, 'sev', ARGV[7]) end
+  local m, hr = math.floor(rt / 60000), math.floor(rt / 3600000)
   if m >= shortFrom then redis.call('HINCRBY', KEYS[3], d(m), n) end
   if hr >= longFrom then redis.call('HINCRBY', KEYS[4], d(hr), n) end
-  if ARGV[7] ~= '' then redis.call('PFADD', KEYS[5], ARGV[7]) end
-  for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[12]) end
+  if ARGV[8] ~= '' then redis.call('PFADD', KEYS[5], ARGV[8]) end
+  for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[13]) end
 end
 local function sum(key, from, to, from2)
   local all = redis.call('HGETALL', key)
@@ -63,10 +70,10 @@ local function sum(key, from, to, from2)
 end
 local c1 = sum(KEYS[3], shortFrom, nowMin, nil)
 local c7, c24 = sum(KEYS[4], longFrom, nowHour, medFrom)
-local f = redis.call('HMGET', KEYS[2], 'count', 'first', 'last', 'a:allowed', 'a:blocked', 'a:alerted', 'sev')
-local out = {0, c1, c24, c7, redis.call('PFCOUNT', KEYS[5]), 0, 0, 0, 0, 0, 0}
-local idx = {1, 6, 7, 8, 9, 10, 11}
-for i = 1, 7 do out[idx[i]] = tonumber(f[i] or '0') end
+local f = redis.call('HMGET', KEYS[2], 'count', 'first', 'last', 'a:allowed', 'a:blocked', 'a:alerted', 'sev', 'obs')
+local out = {0, c1, c24, c7, redis.call('PFCOUNT', KEYS[5]), 0, 0, 0, 0, 0, 0, 0}
+local idx = {1, 6, 7, 8, 9, 10, 11, 12}
+for i = 1, 8 do out[idx[i]] = tonumber(f[i] or '0') end
 return out
 `)
 
@@ -95,7 +102,7 @@ func tag(key string) string { return KeyPrefix + "{" + key + "}" }
 // Apply implements [Store] in one pipelined round trip (one EVALSHA per
 // record). If Redis lost the script (restart), it is loaded again and the
 // batch is re-sent once; records already applied are deduplicated.
-func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error) {
+func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
@@ -111,7 +118,7 @@ func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]events.
 
 func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
 
-func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error) {
+func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error) {
 	now := r.cfg.Now()
 	w := r.cfg.Windows
 	common := []any{
@@ -135,6 +142,7 @@ func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]events.
 		args := append([]any{
 			strconv.FormatInt(r.cfg.SeenTTL.Milliseconds(), 10),
 			strconv.FormatInt(sightingCount(e), 10),
+			strconv.FormatInt(receivedTime(e, now).UnixMilli(), 10),
 			strconv.FormatInt(eventTime(e, now).UnixMilli(), 10),
 			o.Sighting.Action,
 			dir,
@@ -146,10 +154,10 @@ func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]events.
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("apply sightings: %w", err)
 	}
-	out := make([]events.SightingSummary, len(batch))
+	out := make([]Summary, len(batch))
 	for i, c := range cmds {
 		vals, err := c.Int64Slice()
-		if err != nil || len(vals) != 11 {
+		if err != nil || len(vals) != 12 {
 			return nil, fmt.Errorf("apply sightings: reply %d: %w", i, errors.Join(err, errBadReply))
 		}
 		s := events.SightingSummary{
@@ -163,7 +171,10 @@ func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]events.
 			s.LastSeen = time.UnixMilli(vals[6]).UTC()
 		}
 		blockedShare(&s)
-		out[i] = s
+		out[i] = Summary{SightingSummary: s}
+		if vals[11] > 0 {
+			out[i].LastObserved = time.UnixMilli(vals[11]).UTC()
+		}
 	}
 	return out, nil
 }

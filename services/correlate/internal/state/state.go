@@ -22,14 +22,25 @@
 // indicator in braces so that all keys of one indicator live in one Redis
 // Cluster slot, as a script requires.
 //
-// # Windows
+// # Windows and times
 //
 // Sightings are summed in buckets, not stored one by one, so memory per
 // indicator is bounded: per-minute buckets for the short window (default
 // 1 h, at most 6 h) and per-hour buckets for the medium and long windows
 // (default 24 h and 7 d, at most 30 d). Medium and long counts therefore
-// have hour granularity at the window's old edge. Buckets are keyed by the
-// event time; windows end at the store clock's now.
+// have hour granularity at the window's old edge. Windows end at the store
+// clock's now.
+//
+// A sighting is new when Vigil receives it, so buckets are keyed by the
+// received time: the observation's ingest time, or the store clock's now
+// when it is missing or in the future. Count1h/24h/7d therefore count the
+// sightings Vigil received in the last hour, day and week, and
+// [Summary.LastObserved] (the latest received time) is the reference for the
+// policy's decay. Raw event times would make a log replayed today, or a
+// device with a wrong clock, look years old (or in the future) and decay to
+// nothing. Event times are kept for analysts: FirstSeen and LastSeen are the
+// earliest and latest event time (ingest time when the event has none;
+// future times count as now).
 package state
 
 import (
@@ -109,6 +120,16 @@ type LastVerdict struct {
 	DistinctAssets int64
 }
 
+// Summary is what Apply reports for a record: the sightings summary that
+// goes into the verdict, and when Vigil last received a sighting of the
+// indicator.
+type Summary struct {
+	events.SightingSummary
+	// LastObserved is the latest received time (ingest time) of the
+	// indicator's sightings: the reference for decay.
+	LastObserved time.Time
+}
+
 // Store is the contract both implementations satisfy. All methods are safe
 // for concurrent use; ctx bounds the call only.
 type Store interface {
@@ -116,7 +137,7 @@ type Store interface {
 	// the package doc) and returns, per input in order, the summary after
 	// that record was applied. A replayed record changes nothing and gets the
 	// current summary.
-	Apply(ctx context.Context, batch []events.Enrichment) ([]events.SightingSummary, error)
+	Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error)
 	// LastVerdicts returns the stored last verdict per key; ok is false for
 	// keys without one.
 	LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict, []bool, error)
@@ -145,6 +166,16 @@ func eventTime(e *events.Enrichment, now time.Time) time.Time {
 	}
 	if t.IsZero() || t.After(now) {
 		t = now // future times (clock skew) count as now
+	}
+	return t
+}
+
+// receivedTime is when Vigil received the sighting: the ingest time, or now
+// when it is missing or in the future (clock skew between hosts).
+func receivedTime(e *events.Enrichment, now time.Time) time.Time {
+	t := e.Observation.IngestTime
+	if t.IsZero() || t.After(now) {
+		return now
 	}
 	return t
 }
