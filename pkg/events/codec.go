@@ -63,6 +63,7 @@ type writerSchema struct {
 	name   string
 	codec  *goavro.Codec
 	source string // schema text as loaded
+	fast   bool   // same canonical schema as the current one: decoded by the direct decoder (fast.go)
 }
 
 // Serde encodes and decodes Vigil's records. Without a registry it writes Avro Single Object
@@ -93,7 +94,7 @@ func NewSerde() (*Serde, error) {
 			return nil, err
 		}
 		s.current[name] = c
-		s.byFP[c.Rabin] = writerSchema{name: name, codec: c}
+		s.byFP[c.Rabin] = writerSchema{name: name, codec: c, fast: true}
 	}
 	hist, err := schemaFS.ReadDir("schemas/history")
 	if err != nil {
@@ -122,7 +123,8 @@ func (s *Serde) addHistory(file string, raw []byte) error {
 		return fmt.Errorf("compile %s: %w", file, err)
 	}
 	if _, ok := s.byFP[c.Rabin]; !ok {
-		s.byFP[c.Rabin] = writerSchema{name: recordName(raw), codec: c, source: string(raw)}
+		name := recordName(raw)
+		s.byFP[c.Rabin] = writerSchema{name: name, codec: c, source: string(raw), fast: s.isCurrent(name, c)}
 	}
 	return nil
 }
@@ -139,7 +141,7 @@ func (s *Serde) UseRegistry(ctx context.Context, cl *sr.Client) error {
 		}
 		s.mu.Lock()
 		s.ids[name] = id
-		s.byID[id] = writerSchema{name: name, codec: c}
+		s.byID[id] = writerSchema{name: name, codec: c, fast: true}
 		s.mu.Unlock()
 	}
 	s.reg = cl
@@ -158,31 +160,33 @@ func (s *Serde) Schema(name string) (string, bool) {
 // Fingerprint returns the Rabin fingerprint of the current schema of a record.
 func (s *Serde) Fingerprint(name string) uint64 { return s.current[name].Rabin }
 
-func (s *Serde) encode(name string, native map[string]any) ([]byte, error) {
-	c := s.current[name]
+// isCurrent reports whether c is the current schema of the record name (same canonical form,
+// hence the same binary layout), so that the direct decoder can read its records.
+func (s *Serde) isCurrent(name string, c *goavro.Codec) bool {
+	cur, ok := s.current[name]
+	return ok && cur.Rabin == c.Rabin
+}
+
+// header appends the framing of a record of the current schema name: Confluent (0 + schema id)
+// when a registry is in use and the schema is registered, else Single Object Encoding
+// (C3 01 + little-endian Rabin fingerprint).
+func (s *Serde) header(b []byte, name string) []byte {
 	if s.reg != nil {
 		s.mu.RLock()
 		id, ok := s.ids[name]
 		s.mu.RUnlock()
 		if ok {
-			buf := make([]byte, 5, 256)
-			binary.BigEndian.PutUint32(buf[1:], uint32(id))
-			out, err := c.BinaryFromNative(buf, native)
-			if err != nil {
-				return nil, fmt.Errorf("encode %s: %w", name, err)
-			}
-			return out, nil
+			b = append(b, 0)
+			return binary.BigEndian.AppendUint32(b, uint32(id))
 		}
 	}
-	out, err := c.SingleFromNative(make([]byte, 0, 256), native)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", name, err)
-	}
-	return out, nil
+	b = append(b, 0xC3, 0x01)
+	return binary.LittleEndian.AppendUint64(b, s.current[name].Rabin)
 }
 
-// decode finds the writer's schema and returns the native datum.
-func (s *Serde) decode(ctx context.Context, want string, b []byte) (map[string]any, error) {
+// writerOf reads the framing of b, finds the writer's schema and checks that it is a want record.
+// It returns the schema and the Avro body.
+func (s *Serde) writerOf(ctx context.Context, want string, b []byte) (writerSchema, []byte, error) {
 	var ws writerSchema
 	var body []byte
 	switch {
@@ -191,7 +195,7 @@ func (s *Serde) decode(ctx context.Context, want string, b []byte) (map[string]a
 		var ok bool
 		ws, ok = s.byFP[fp]
 		if !ok {
-			return nil, &DecodeError{Schema: want, Err: ErrUnknownSchema, Detail: fmt.Sprintf("fingerprint %016x", fp)}
+			return ws, nil, &DecodeError{Schema: want, Err: ErrUnknownSchema, Detail: fmt.Sprintf("fingerprint %016x", fp)}
 		}
 		body = b[10:]
 	case len(b) >= 5 && b[0] == 0:
@@ -199,24 +203,29 @@ func (s *Serde) decode(ctx context.Context, want string, b []byte) (map[string]a
 		var err error
 		ws, err = s.lookupID(ctx, id)
 		if err != nil {
-			return nil, err
+			return ws, nil, err
 		}
 		body = b[5:]
 	default:
 		n := min(len(b), 8)
-		return nil, &DecodeError{Schema: want, Err: ErrCorrupt, Detail: fmt.Sprintf("no Avro framing (first bytes %x)", b[:n])}
+		return ws, nil, &DecodeError{Schema: want, Err: ErrCorrupt, Detail: fmt.Sprintf("no Avro framing (first bytes %x)", b[:n])}
 	}
 	if ws.name != want {
-		return nil, &DecodeError{Schema: want, Err: ErrWrongRecord, Detail: "record is " + ws.name}
+		return ws, nil, &DecodeError{Schema: want, Err: ErrWrongRecord, Detail: "record is " + ws.name}
 	}
-	native, rest, err := ws.codec.NativeFromBinary(body)
+	return ws, body, nil
+}
+
+// native decodes body with the writer's goavro codec (older writer schemas) into the native datum.
+func native(ws writerSchema, want string, body []byte) (map[string]any, error) {
+	datum, rest, err := ws.codec.NativeFromBinary(body)
 	if err != nil {
 		return nil, &DecodeError{Schema: want, Err: ErrCorrupt, Detail: err.Error()}
 	}
 	if len(rest) != 0 {
 		return nil, &DecodeError{Schema: want, Err: ErrCorrupt, Detail: fmt.Sprintf("%d trailing bytes", len(rest))}
 	}
-	m, ok := native.(map[string]any)
+	m, ok := datum.(map[string]any)
 	if !ok {
 		return nil, &DecodeError{Schema: want, Err: ErrCorrupt, Detail: "not a record"}
 	}
@@ -241,7 +250,8 @@ func (s *Serde) lookupID(ctx context.Context, id int) (writerSchema, error) {
 	if err != nil {
 		return writerSchema{}, &DecodeError{Err: ErrUnknownSchema, Detail: fmt.Sprintf("schema id %d: %v", id, err)}
 	}
-	ws = writerSchema{name: recordName([]byte(sch.Schema)), codec: c}
+	name := recordName([]byte(sch.Schema))
+	ws = writerSchema{name: name, codec: c, fast: s.isCurrent(name, c)}
 	s.mu.Lock()
 	s.byID[id] = ws
 	s.mu.Unlock()

@@ -3,20 +3,12 @@ package events
 import (
 	"context"
 	"time"
-
-	"github.com/linkedin/goavro/v2"
 )
 
-// Native conversions between the Go types and goavro's native form. Decoders read with
-// defaults, so a record written by an older schema (missing fields) decodes into zero values
-// or the schema default.
-
-func ts(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.UnixMilli(0).UTC()
-	}
-	return t
-}
+// Conversions from goavro's native form to the Go types, used to decode records written with an
+// older writer schema. Decoders read with defaults, so a record written by an older schema
+// (missing fields) decodes into zero values or the schema default. Records of the current
+// schemas never get here: fast.go encodes and decodes them directly.
 
 func fromTS(v any) time.Time {
 	t, ok := v.(time.Time)
@@ -24,13 +16,6 @@ func fromTS(v any) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-func optStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return goavro.Union("string", s)
 }
 
 func fromOptStr(v any) string {
@@ -73,13 +58,6 @@ func rec(m map[string]any, k string) map[string]any {
 }
 func arr(m map[string]any, k string) []any { a, _ := m[k].([]any); return a }
 
-func strs(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
-}
 func fromStrs(a []any) []string {
 	if len(a) == 0 {
 		return nil
@@ -93,39 +71,8 @@ func fromStrs(a []any) []string {
 	return out
 }
 
-func indicatorNative(i Indicator) map[string]any {
-	return map[string]any{"type": i.Type, "value": i.Value}
-}
 func indicatorFrom(m map[string]any) Indicator {
 	return Indicator{Type: str(m, "type"), Value: str(m, "value")}
-}
-
-func observationNative(o *Observation) map[string]any {
-	var allow any
-	if o.Allowlist != nil {
-		allow = goavro.Union("io.vigil.events.ListMatch", map[string]any{"list": o.Allowlist.List, "reason": o.Allowlist.Reason})
-	}
-	count := o.Sighting.Count
-	if count < 1 {
-		count = 1
-	}
-	return map[string]any{
-		"indicator":   indicatorNative(o.Indicator),
-		"field":       o.Field,
-		"event_time":  ts(o.EventTime),
-		"ingest_time": ts(o.IngestTime),
-		"producer": map[string]any{
-			"topic": o.Producer.Topic, "partition": o.Producer.Partition, "offset": o.Producer.Offset,
-			"format": o.Producer.Format, "vendor": optStr(o.Producer.Vendor), "product": optStr(o.Producer.Product),
-		},
-		"sighting": map[string]any{
-			"asset_ip": optStr(o.Sighting.AssetIP), "asset_host": optStr(o.Sighting.AssetHost),
-			"user": optStr(o.Sighting.User), "direction": o.Sighting.Direction, "action": o.Sighting.Action,
-			"severity": o.Sighting.Severity, "rule": optStr(o.Sighting.Rule), "src_port": o.Sighting.SrcPort,
-			"dst_port": o.Sighting.DstPort, "protocol": optStr(o.Sighting.Protocol), "count": count,
-		},
-		"allowlist": allow,
-	}
 }
 
 func observationFrom(m map[string]any) Observation {
@@ -155,53 +102,6 @@ func observationFrom(m map[string]any) Observation {
 		}
 	}
 	return o
-}
-
-func enrichmentNative(e *Enrichment) map[string]any {
-	results := make([]any, len(e.Results))
-	for i, r := range e.Results {
-		fields := make(map[string]any, len(r.Fields))
-		for k, v := range r.Fields {
-			fields[k] = v
-		}
-		var cached time.Time
-		if !r.CachedAt.IsZero() {
-			cached = r.CachedAt
-		}
-		results[i] = map[string]any{
-			"provider": r.Provider, "status": r.Status, "error": optStr(r.Error),
-			"fetched_at": ts(r.FetchedAt), "cached_at": ts(cached), "ttl_seconds": int32(r.TTL / time.Second),
-			"fields": fields,
-		}
-	}
-	x := &e.Exposure
-	ports := make([]any, len(x.OpenPorts))
-	for i, p := range x.OpenPorts {
-		ports[i] = map[string]any{"port": p.Port, "protocol": p.Protocol, "service": p.Service, "version": p.Version,
-			"vulnerable": p.Vulnerable, "tags": strs(p.Tags)}
-	}
-	cves := make([]any, len(x.CVEs))
-	for i, c := range x.CVEs {
-		ps := make([]any, len(c.Ports))
-		for j, p := range c.Ports {
-			ps[j] = p
-		}
-		cves[i] = map[string]any{"id": c.ID, "cvss": c.CVSS, "ports": ps}
-	}
-	return map[string]any{
-		"observation": observationNative(&e.Observation),
-		"results":     results,
-		"exposure": map[string]any{
-			"malicious": x.Malicious, "inbound_score": x.InboundScore, "outbound_score": x.OutboundScore,
-			"vpn": x.VPN, "proxy": x.Proxy, "tor": x.Tor, "hosting": x.Hosting, "cloud": x.Cloud,
-			"scanner": x.Scanner, "mobile": x.Mobile, "darkweb": x.Darkweb,
-			"open_ports": ports, "cves": cves, "asn": x.ASN, "as_name": optStr(x.ASName), "org": optStr(x.Org),
-			"country": optStr(x.Country), "abuse_confidence": x.AbuseConfidence,
-			"greynoise_class": optStr(x.GreyNoiseClass), "categories": strs(x.Categories),
-			"first_seen": ts(x.FirstSeen), "last_seen": ts(x.LastSeen),
-		},
-		"enriched_at": ts(e.EnrichedAt),
-	}
 }
 
 func enrichmentFrom(m map[string]any) Enrichment {
@@ -257,32 +157,6 @@ func enrichmentFrom(m map[string]any) Enrichment {
 	return e
 }
 
-func verdictNative(v *Verdict) map[string]any {
-	reasons := make([]any, len(v.Reasons))
-	for i, r := range v.Reasons {
-		reasons[i] = map[string]any{"code": r.Code, "text": r.Text, "weight": r.Weight}
-	}
-	attrs := make([]any, len(v.Attributes))
-	for i, a := range v.Attributes {
-		attrs[i] = map[string]any{"name": a.Name, "value": a.Value}
-	}
-	s := &v.Sightings
-	return map[string]any{
-		"indicator": indicatorNative(v.Indicator), "priority": v.Priority, "level": v.Level, "action": v.Action,
-		"reasons": reasons, "policy_version": v.PolicyVersion, "previous_priority": v.PreviousPriority,
-		"priority_without_exposure": v.PriorityWithoutExposure, "exposure_changed": v.ExposureChanged,
-		"sightings": map[string]any{
-			"count": s.Count, "count_1h": s.Count1h, "count_24h": s.Count24h, "count_7d": s.Count7d,
-			"distinct_assets": s.DistinctAssets, "first_seen": ts(s.FirstSeen), "last_seen": ts(s.LastSeen),
-			"allowed": s.Allowed, "blocked": s.Blocked, "alerted": s.Alerted, "blocked_share": s.BlockedShare,
-			"max_severity": s.MaxSeverity,
-		},
-		"attributes": attrs, "tags": strs(v.Tags), "sources": strs(v.Sources), "set_score": v.SetScore,
-		"description": v.Description, "event_time": ts(v.EventTime), "decided_at": ts(v.DecidedAt),
-		"valid_until": ts(v.ValidUntil),
-	}
-}
-
 func verdictFrom(m map[string]any) Verdict {
 	s := rec(m, "sightings")
 	v := Verdict{
@@ -313,15 +187,6 @@ func verdictFrom(m map[string]any) Verdict {
 	return v
 }
 
-func feedbackNative(f *Feedback) map[string]any {
-	return map[string]any{
-		"indicator": indicatorNative(f.Indicator), "threatq_id": f.ThreatQID, "kind": f.Kind,
-		"new_status": optStr(f.NewStatus), "previous_status": optStr(f.PreviousStatus), "new_score": f.NewScore,
-		"reason": optStr(f.Reason), "analyst": optStr(f.Analyst), "vigil_action": f.VigilAction,
-		"vigil_priority": f.VigilPriority, "changed_at": ts(f.ChangedAt),
-	}
-}
-
 func feedbackFrom(m map[string]any) Feedback {
 	return Feedback{
 		Indicator: indicatorFrom(rec(m, "indicator")), ThreatQID: i64(m, "threatq_id", 0), Kind: str(m, "kind"),
@@ -331,35 +196,12 @@ func feedbackFrom(m map[string]any) Feedback {
 	}
 }
 
-func optBytes(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return goavro.Union("bytes", b)
-}
-
 func fromOptBytes(v any) []byte {
 	if m, ok := v.(map[string]any); ok {
 		b, _ := m["bytes"].([]byte)
 		return b
 	}
 	return nil
-}
-
-func deadLetterNative(d *DeadLetter) map[string]any {
-	hs := make([]any, len(d.Headers))
-	for i, h := range d.Headers {
-		v := h.Value
-		if v == nil {
-			v = []byte{}
-		}
-		hs[i] = map[string]any{"key": h.Key, "value": v}
-	}
-	return map[string]any{
-		"key": optBytes(d.Key), "value": optBytes(d.Value), "headers": hs, "source_topic": d.SourceTopic,
-		"source_partition": d.SourcePartition, "source_offset": d.SourceOffset, "stage": d.Stage,
-		"error_class": d.ErrorClass, "message": d.Message, "attempts": d.Attempts, "time": ts(d.Time),
-	}
 }
 
 func deadLetterFrom(m map[string]any) DeadLetter {
@@ -380,12 +222,26 @@ func deadLetterFrom(m map[string]any) DeadLetter {
 
 // EncodeObservation encodes an Observation.
 func (s *Serde) EncodeObservation(o *Observation) ([]byte, error) {
-	return s.encode(SchemaObservation, observationNative(o))
+	bp := getBuf()
+	return detach(bp, appendObservation(s.header(*bp, SchemaObservation), o)), nil
 }
 
 // DecodeObservation decodes an Observation written by any known schema version.
 func (s *Serde) DecodeObservation(ctx context.Context, b []byte) (Observation, error) {
-	m, err := s.decode(ctx, SchemaObservation, b)
+	ws, body, err := s.writerOf(ctx, SchemaObservation, b)
+	if err != nil {
+		return Observation{}, err
+	}
+	if ws.fast {
+		var o Observation
+		r := reader{b: body}
+		r.observation(&o)
+		if err := r.done(SchemaObservation); err != nil {
+			return Observation{}, err
+		}
+		return o, nil
+	}
+	m, err := native(ws, SchemaObservation, body)
 	if err != nil {
 		return Observation{}, err
 	}
@@ -394,12 +250,26 @@ func (s *Serde) DecodeObservation(ctx context.Context, b []byte) (Observation, e
 
 // EncodeEnrichment encodes an Enrichment.
 func (s *Serde) EncodeEnrichment(e *Enrichment) ([]byte, error) {
-	return s.encode(SchemaEnrichment, enrichmentNative(e))
+	bp := getBuf()
+	return detach(bp, appendEnrichment(s.header(*bp, SchemaEnrichment), e)), nil
 }
 
 // DecodeEnrichment decodes an Enrichment written by any known schema version.
 func (s *Serde) DecodeEnrichment(ctx context.Context, b []byte) (Enrichment, error) {
-	m, err := s.decode(ctx, SchemaEnrichment, b)
+	ws, body, err := s.writerOf(ctx, SchemaEnrichment, b)
+	if err != nil {
+		return Enrichment{}, err
+	}
+	if ws.fast {
+		var e Enrichment
+		r := reader{b: body}
+		r.enrichment(&e)
+		if err := r.done(SchemaEnrichment); err != nil {
+			return Enrichment{}, err
+		}
+		return e, nil
+	}
+	m, err := native(ws, SchemaEnrichment, body)
 	if err != nil {
 		return Enrichment{}, err
 	}
@@ -408,12 +278,26 @@ func (s *Serde) DecodeEnrichment(ctx context.Context, b []byte) (Enrichment, err
 
 // EncodeVerdict encodes a Verdict.
 func (s *Serde) EncodeVerdict(v *Verdict) ([]byte, error) {
-	return s.encode(SchemaVerdict, verdictNative(v))
+	bp := getBuf()
+	return detach(bp, appendVerdict(s.header(*bp, SchemaVerdict), v)), nil
 }
 
 // DecodeVerdict decodes a Verdict written by any known schema version.
 func (s *Serde) DecodeVerdict(ctx context.Context, b []byte) (Verdict, error) {
-	m, err := s.decode(ctx, SchemaVerdict, b)
+	ws, body, err := s.writerOf(ctx, SchemaVerdict, b)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if ws.fast {
+		var v Verdict
+		r := reader{b: body}
+		r.verdict(&v)
+		if err := r.done(SchemaVerdict); err != nil {
+			return Verdict{}, err
+		}
+		return v, nil
+	}
+	m, err := native(ws, SchemaVerdict, body)
 	if err != nil {
 		return Verdict{}, err
 	}
@@ -422,12 +306,26 @@ func (s *Serde) DecodeVerdict(ctx context.Context, b []byte) (Verdict, error) {
 
 // EncodeFeedback encodes a Feedback.
 func (s *Serde) EncodeFeedback(f *Feedback) ([]byte, error) {
-	return s.encode(SchemaFeedback, feedbackNative(f))
+	bp := getBuf()
+	return detach(bp, appendFeedback(s.header(*bp, SchemaFeedback), f)), nil
 }
 
 // DecodeFeedback decodes a Feedback written by any known schema version.
 func (s *Serde) DecodeFeedback(ctx context.Context, b []byte) (Feedback, error) {
-	m, err := s.decode(ctx, SchemaFeedback, b)
+	ws, body, err := s.writerOf(ctx, SchemaFeedback, b)
+	if err != nil {
+		return Feedback{}, err
+	}
+	if ws.fast {
+		var f Feedback
+		r := reader{b: body}
+		r.feedback(&f)
+		if err := r.done(SchemaFeedback); err != nil {
+			return Feedback{}, err
+		}
+		return f, nil
+	}
+	m, err := native(ws, SchemaFeedback, body)
 	if err != nil {
 		return Feedback{}, err
 	}
@@ -436,12 +334,26 @@ func (s *Serde) DecodeFeedback(ctx context.Context, b []byte) (Feedback, error) 
 
 // EncodeDeadLetter encodes a DeadLetter.
 func (s *Serde) EncodeDeadLetter(d *DeadLetter) ([]byte, error) {
-	return s.encode(SchemaDeadLetter, deadLetterNative(d))
+	bp := getBuf()
+	return detach(bp, appendDeadLetter(s.header(*bp, SchemaDeadLetter), d)), nil
 }
 
 // DecodeDeadLetter decodes a DeadLetter written by any known schema version.
 func (s *Serde) DecodeDeadLetter(ctx context.Context, b []byte) (DeadLetter, error) {
-	m, err := s.decode(ctx, SchemaDeadLetter, b)
+	ws, body, err := s.writerOf(ctx, SchemaDeadLetter, b)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	if ws.fast {
+		var d DeadLetter
+		r := reader{b: body}
+		r.deadLetter(&d)
+		if err := r.done(SchemaDeadLetter); err != nil {
+			return DeadLetter{}, err
+		}
+		return d, nil
+	}
+	m, err := native(ws, SchemaDeadLetter, body)
 	if err != nil {
 		return DeadLetter{}, err
 	}
