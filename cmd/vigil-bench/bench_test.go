@@ -514,7 +514,7 @@ Showing nodes accounting for 6s, 75.00% of 8s total
      1s 12.50% 50.00%      1s 12.50%  syscall.Syscall
 `
 	got := pprofTop(out, 2)
-	if len(got) != 5 || !strings.HasPrefix(got[0], "Duration:") || !strings.Contains(got[3], "decodeState") || strings.Contains(strings.Join(got, "\n"), "syscall") {
+	if len(got) != 6 || !strings.HasPrefix(got[0], "Type:") || !strings.HasPrefix(got[1], "Duration:") || !strings.Contains(got[4], "decodeState") || strings.Contains(strings.Join(got, "\n"), "syscall") {
 		t.Fatalf("pprofTop = %q", got)
 	}
 }

@@ -319,6 +319,15 @@ func (b *bench) runRSS(ctx context.Context) error {
 		series = append(series, row)
 	}
 	d, derr := b.br.waitDrained(ctx, pl.watch, drainOpts{timeout: b.cfg.RSSTimeout, alive: pl.alive, every: 5 * time.Second, sample: sample})
+	for _, svc := range serviceNames {
+		if p := pl.procs[svc]; p != nil && !p.exited() {
+			r := b.heapProfile(ctx, p, svc)
+			if r.err != nil {
+				r.top = []string{"heap profile failed: " + r.err.Error()}
+			}
+			b.rep.Hotspots["heap-"+svc] = r.top
+		}
+	}
 	rss := b.stopPipeline(pl)
 	for svc, v := range rss {
 		if v > 0 {

@@ -28,12 +28,44 @@ func (b *bench) cpuProfile(ctx context.Context, p *proc, svc string, d time.Dura
 	if err := os.WriteFile(file, body, 0o644); err != nil {
 		return profResult{err: fmt.Errorf("save profile: %w", err)}
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15",
-		filepath.Join(b.cfg.BinDir, svc), file).Output()
+	bin := filepath.Join(b.cfg.BinDir, svc)
+	flat, err := pprofRun(ctx, bin, file, "-top", "-nodecount=12")
 	if err != nil {
-		return profResult{err: fmt.Errorf("go tool pprof: %w", err)}
+		return profResult{err: err}
 	}
-	return profResult{top: pprofTop(string(out), 15)}
+	// the same profile by cumulative time, runtime frames hidden: where the service's own code
+	// and its libraries spend (including the allocations the GC then pays for)
+	cum, err := pprofRun(ctx, bin, file, "-top", "-cum", "-nodecount=15", `-hide=^(runtime|internal/|syscall|sync|reflect)`)
+	if err != nil {
+		return profResult{err: err}
+	}
+	top := append(pprofTop(flat, 12), "-- by cumulative time, runtime frames hidden --")
+	return profResult{top: append(top, pprofTop(cum, 15)...)}
+}
+
+// heapProfile fetches the in-use heap profile of a running service and summarises it.
+func (b *bench) heapProfile(ctx context.Context, p *proc, svc string) profResult {
+	body, err := getBody(ctx, "http://"+p.opsAddr+"/debug/pprof/heap", 30*time.Second)
+	if err != nil {
+		return profResult{err: err}
+	}
+	file := filepath.Join(b.logDir, svc+".heap.pprof")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		return profResult{err: fmt.Errorf("save profile: %w", err)}
+	}
+	out, err := pprofRun(ctx, filepath.Join(b.cfg.BinDir, svc), file, "-top", "-sample_index=inuse_space", "-nodecount=10")
+	if err != nil {
+		return profResult{err: err}
+	}
+	return profResult{top: pprofTop(out, 10)}
+}
+
+func pprofRun(ctx context.Context, bin, file string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", append(append([]string{"tool", "pprof"}, args...), bin, file)...).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %w", err)
+	}
+	return string(out), nil
 }
 
 // pprofTop keeps the summary lines and the first n rows of `pprof -top` output.
@@ -54,7 +86,7 @@ func pprofTop(out string, n int) []string {
 				lines = append(lines, t)
 				rows++
 			}
-		case strings.HasPrefix(t, "Duration:") || strings.HasPrefix(t, "Showing nodes"):
+		case strings.HasPrefix(t, "Duration:") || strings.HasPrefix(t, "Showing nodes") || strings.HasPrefix(t, "Type:"):
 			lines = append(lines, t)
 		}
 	}

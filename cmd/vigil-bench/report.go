@@ -405,7 +405,19 @@ func (r *Report) writeText(w io.Writer) {
 	r.metricsTable().text(w)
 	fmt.Fprintln(w)
 	r.targetsTable().text(w)
+	for _, s := range r.hotspotKeys() {
+		fmt.Fprintf(w, "\nhot spots %s:\n  %s\n", s, strings.Join(r.Hotspots[s], "\n  "))
+	}
 	r.writeNotes(w, "")
+}
+
+func (r *Report) hotspotKeys() []string {
+	keys := make([]string, 0, len(r.Hotspots))
+	for k := range r.Hotspots {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // writeMarkdown writes latest.md.
@@ -424,13 +436,8 @@ func (r *Report) writeMarkdown(w io.Writer) {
 	r.targetsTable().markdown(w)
 	if len(r.Hotspots) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "## CPU hot spots (pprof, stages that missed their target)")
-		stages := make([]string, 0, len(r.Hotspots))
-		for s := range r.Hotspots {
-			stages = append(stages, s)
-		}
-		sort.Strings(stages)
-		for _, s := range stages {
+		fmt.Fprintln(w, "## Hot spots (pprof: CPU of stages that missed their ratio target, in-use heap at the end of the peak-RSS run)")
+		for _, s := range r.hotspotKeys() {
 			fmt.Fprintf(w, "\n### %s\n\n```\n%s\n```\n", s, strings.Join(r.Hotspots[s], "\n"))
 		}
 	}

@@ -177,14 +177,26 @@ func (b *bench) measureService(ctx context.Context, svc, group, in string, t top
 
 // profileService starts svc on a filled input, takes a CPU profile of d once it is consuming,
 // and stops it (the input need not be drained).
-func (b *bench) profileService(ctx context.Context, svc, group string, t topics, o svcOpts, d time.Duration) ([]string, error) {
+func (b *bench) profileService(ctx context.Context, svc, group, in string, t topics, o svcOpts, d time.Duration) ([]string, error) {
 	p, err := b.startService(svc, group, t, o)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = b.stopProc(p) }()
-	if err := p.waitHTTP(ctx, "/readyz", 60*time.Second); err != nil {
-		return nil, err
+	// start profiling once the first batch is committed, so start-up and the group join stay out
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		c, err := b.br.committed(ctx, group, in)
+		if err != nil {
+			return nil, err
+		}
+		if c > 0 {
+			break
+		}
+		if p.exited() || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s made no progress before profiling: %s", svc, p.logTail(3))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	r := b.cpuProfile(ctx, p, svc, d)
 	return r.top, r.err
@@ -223,7 +235,7 @@ func (b *bench) maybeProfile(ctx context.Context, svc string, st *Stage, ratio, 
 	}
 	secs := min(max(0.8*float64(b.cfg.Records) / *st.RPS, 3), 10)
 	d := time.Duration(secs * float64(time.Second))
-	records := min(b.cfg.Records, int(*st.RPS*secs*1.5)+5000)
+	records := min(b.cfg.Records, int(*st.RPS*secs*2)+20000)
 	b.log.Info("profiling", "stage", svc, "seconds", secs)
 	top, err := pass(ctx, d, records)
 	if err != nil {
@@ -254,7 +266,7 @@ func (b *bench) runIngestStage(ctx context.Context) error {
 	}
 	b.log.Info("ingest", "rps", *st.RPS, "ratio", ratio)
 	b.maybeProfile(ctx, "ingest", st, ratio, goalIngestRatio, ok, func(ctx context.Context, d time.Duration, _ int) ([]string, error) {
-		return b.profileService(ctx, "ingest", b.group("ingest", "prof"), t, svcOpts{}, d)
+		return b.profileService(ctx, "ingest", b.group("ingest", "prof"), t.Raw, t, svcOpts{}, d)
 	})
 	return nil
 }
@@ -294,7 +306,7 @@ func (b *bench) runEnrichStage(ctx context.Context) error {
 	b.extra(st, "pass", "warm (new process, Redis cache filled by the cold pass)")
 	b.log.Info("enrich", "rps", *st.RPS, "ratio", ratio, "cold_rps", st.Extra["cold_rps"])
 	b.maybeProfile(ctx, "enrich", st, ratio, goalStageRatio, ok, func(ctx context.Context, d time.Duration, _ int) ([]string, error) {
-		return b.profileService(ctx, "enrich", b.group("enrich", "prof"), t, svcOpts{}, d)
+		return b.profileService(ctx, "enrich", b.group("enrich", "prof"), t.Observed, t, svcOpts{}, d)
 	})
 	return nil
 }
@@ -366,7 +378,7 @@ func (b *bench) runCorrelateStage(ctx context.Context) error {
 		if err := b.fillEnrichments(ctx, t.Enriched, b.pool(min(b.cfg.Distinct, n)), n); err != nil {
 			return nil, err
 		}
-		return b.profileService(ctx, "correlate", b.group("correlate", "prof"), t, svcOpts{}, d)
+		return b.profileService(ctx, "correlate", b.group("correlate", "prof"), t.Enriched, t, svcOpts{}, d)
 	})
 	return nil
 }
@@ -408,7 +420,7 @@ func (b *bench) runSinkStage(ctx context.Context) error {
 		if err := b.fillVerdicts(ctx, t.Verdicts, b.pool(min(b.cfg.Distinct, n)), n); err != nil {
 			return nil, err
 		}
-		return b.profileService(ctx, "sink", b.group("sink", "prof"), t, svcOpts{}, d)
+		return b.profileService(ctx, "sink", b.group("sink", "prof"), t.Verdicts, t, svcOpts{}, d)
 	})
 	return nil
 }
