@@ -197,3 +197,153 @@ func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time)
 		}
 	})
 }
+
+// runFeedbackContract checks the FeedbackStore contract on one store.
+// Action names and indicator keys are unique per run, so a shared Redis
+// (where other tests also count) gives exact counts for them.
+func runFeedbackContract(t *testing.T, newStore func(t *testing.T, now func() time.Time) Store) {
+	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	src := func(name string, off int) string { return FeedbackSource(fmt.Sprintf("fb.%d.%s", runID, name), 1, int64(off)) }
+	t.Run("allow entry and expiry", func(t *testing.T) {
+		clk := &fakeClock{}
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		k1, k2, k3 := "ipv6:"+uniq(100), "ipv6:"+uniq(101), "ipv6:"+uniq(102)
+		want := AllowEntry{List: "analyst-feedback", Analyst: "jdoe", Reason: "partner VPN", ExpiresAt: t0.Add(time.Hour)}
+		forever := AllowEntry{List: "analyst-feedback", Analyst: "asmith", Reason: "our scanner"}
+		n, err := s.RecordFeedback(t.Context(), []FeedbackRecord{
+			{Source: src(t.Name(), 1), Key: k1, Allow: &want},
+			{Source: src(t.Name(), 2), Key: k3, Allow: &forever},
+		})
+		if err != nil || n != 2 {
+			t.Fatalf("record = %d, %v; want 2 new", n, err)
+		}
+		ps, err := s.Priors(t.Context(), []string{k1, k2, k3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 3 || ps[0].Allow == nil || ps[1].Allow != nil || ps[2].Allow == nil {
+			t.Fatalf("priors = %+v, want entries for keys 1 and 3 only", ps)
+		}
+		if got := *ps[0].Allow; got.List != want.List || got.Analyst != want.Analyst || got.Reason != want.Reason || !got.ExpiresAt.Equal(want.ExpiresAt) {
+			t.Errorf("entry = %+v, want %+v", got, want)
+		}
+		if ps[0].HasVerdict {
+			t.Errorf("prior has a verdict: %+v", ps[0])
+		}
+		clk.Add(time.Hour - time.Millisecond)
+		if ps, err = s.Priors(t.Context(), []string{k1}); err != nil || ps[0].Allow == nil {
+			t.Fatalf("1ms before expiry = %+v, %v; want the entry", ps, err)
+		}
+		clk.Add(time.Millisecond)
+		if ps, err = s.Priors(t.Context(), []string{k1, k3}); err != nil || ps[0].Allow != nil || ps[1].Allow == nil {
+			t.Fatalf("at expiry = %+v, %v; want key 1 expired, key 3 (no expiry) kept", ps, err)
+		}
+		// A new decision re-arms an expired entry.
+		again := want
+		again.ExpiresAt = clk.Now().Add(time.Hour)
+		if _, err := s.RecordFeedback(t.Context(), []FeedbackRecord{{Source: src(t.Name(), 3), Key: k1, Allow: &again}}); err != nil {
+			t.Fatal(err)
+		}
+		if ps, err = s.Priors(t.Context(), []string{k1}); err != nil || ps[0].Allow == nil || !ps[0].Allow.ExpiresAt.Equal(again.ExpiresAt) {
+			t.Fatalf("re-armed = %+v, %v", ps, err)
+		}
+	})
+	t.Run("revoke", func(t *testing.T) {
+		clk := &fakeClock{}
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		k := "ipv6:" + uniq(110)
+		e := AllowEntry{List: "analyst-feedback", Analyst: "jdoe", ExpiresAt: t0.Add(time.Hour)}
+		if _, err := s.RecordFeedback(t.Context(), []FeedbackRecord{{Source: src(t.Name(), 1), Key: k, Allow: &e}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordFeedback(t.Context(), []FeedbackRecord{{Source: src(t.Name(), 2), Key: k, Revoke: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if ps, err := s.Priors(t.Context(), []string{k}); err != nil || ps[0].Allow != nil {
+			t.Fatalf("after revoke = %+v, %v; want no entry", ps, err)
+		}
+		// Replaying the allow decision does not bring it back.
+		if n, err := s.RecordFeedback(t.Context(), []FeedbackRecord{{Source: src(t.Name(), 1), Key: k, Allow: &e}}); err != nil || n != 0 {
+			t.Fatalf("replayed allow = %d, %v; want 0 new", n, err)
+		}
+		if ps, err := s.Priors(t.Context(), []string{k}); err != nil || ps[0].Allow != nil {
+			t.Fatalf("after replayed allow = %+v, %v; want no entry", ps, err)
+		}
+	})
+	t.Run("replayed feedback counted once", func(t *testing.T) {
+		clk := &fakeClock{}
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		action := fmt.Sprintf("block-%d", runID)
+		k := "ipv6:" + uniq(120)
+		before, err := s.KPI(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := FeedbackRecord{Source: src(t.Name(), 7), Key: k, FalsePositive: action, Allow: &AllowEntry{List: "analyst-feedback"}}
+		other := FeedbackRecord{Source: src(t.Name(), 8), Key: k} // a score change: counted as feedback, not a false positive
+		var news []int
+		for _, batch := range [][]FeedbackRecord{{rec, other}, {rec}, {rec, rec, other}} {
+			n, err := s.RecordFeedback(t.Context(), batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			news = append(news, n)
+		}
+		if news[0] != 2 || news[1] != 0 || news[2] != 0 {
+			t.Errorf("new per batch = %v, want [2 0 0]", news)
+		}
+		after, err := s.KPI(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := after.FalsePositives[action]; got != 1 {
+			t.Errorf("false positives of %s = %d, want 1", action, got)
+		}
+		if d := after.Feedback - before.Feedback; d < 2 {
+			t.Errorf("feedback counter grew by %d, want at least 2", d)
+		}
+		// Without a source a record cannot be deduplicated: counted each time.
+		noSrc := FeedbackRecord{Key: k, FalsePositive: action}
+		if n, err := s.RecordFeedback(t.Context(), []FeedbackRecord{noSrc, noSrc}); err != nil || n != 2 {
+			t.Fatalf("no source = %d, %v; want 2", n, err)
+		}
+		if after, err = s.KPI(t.Context()); err != nil || after.FalsePositives[action] != 3 {
+			t.Errorf("false positives of %s = %d, %v; want 3", action, after.FalsePositives[action], err)
+		}
+	})
+	t.Run("published counters and last verdicts", func(t *testing.T) {
+		clk := &fakeClock{}
+		clk.Set(t0)
+		s := newStore(t, clk.Now)
+		alert, annotate := fmt.Sprintf("alert-%d", runID), fmt.Sprintf("annotate-%d", runID)
+		k := "ipv6:" + uniq(130)
+		vs := []LastVerdict{
+			{Key: k, Priority: 6, Level: "high", Action: alert, DecidedAt: t0, EmittedAt: t0},
+			{Key: k, Priority: 7, Level: "high", Action: alert, DecidedAt: t0, EmittedAt: t0},
+			{Key: "ipv6:" + uniq(131), Priority: 4, Level: "medium", Action: annotate, DecidedAt: t0, EmittedAt: t0},
+		}
+		if err := s.SavePublished(t.Context(), vs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SavePublished(t.Context(), vs[2:]); err != nil {
+			t.Fatal(err)
+		}
+		kpi, err := s.KPI(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kpi.Published[alert] != 2 || kpi.Published[annotate] != 2 {
+			t.Errorf("published = %d alert, %d annotate; want 2, 2", kpi.Published[alert], kpi.Published[annotate])
+		}
+		ps, err := s.Priors(t.Context(), []string{k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ps[0].HasVerdict || ps[0].Verdict.Priority != 7 || ps[0].Verdict.Action != alert {
+			t.Errorf("prior = %+v, want the last verdict (priority 7)", ps[0])
+		}
+	})
+}

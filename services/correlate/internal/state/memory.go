@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -30,6 +31,8 @@ type Memory struct {
 	seen     map[string]time.Time // dedupe id -> expiry
 	verdicts map[string]LastVerdict
 	applies  int
+	allow    map[string]AllowEntry // analyst allow entries by indicator key
+	kpi      KPI
 }
 
 var _ Store = (*Memory)(nil)
@@ -39,7 +42,8 @@ func NewMemory(cfg Config) (*Memory, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Memory{cfg: cfg, inds: map[string]*memIndicator{}, seen: map[string]time.Time{}, verdicts: map[string]LastVerdict{}}, nil
+	return &Memory{cfg: cfg, inds: map[string]*memIndicator{}, seen: map[string]time.Time{}, verdicts: map[string]LastVerdict{},
+		allow: map[string]AllowEntry{}, kpi: newKPI()}, nil
 }
 
 // Apply implements [Store].
@@ -156,6 +160,15 @@ func (m *Memory) prune(now time.Time) {
 			delete(m.inds, k)
 		}
 	}
+	m.pruneAllow(now)
+}
+
+func (m *Memory) pruneAllow(now time.Time) {
+	for k, e := range m.allow {
+		if !e.Active(now) {
+			delete(m.allow, k)
+		}
+	}
 }
 
 // LastVerdicts implements [Store].
@@ -197,4 +210,80 @@ func (m *Memory) Directions(key string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// Priors implements [FeedbackStore].
+func (m *Memory) Priors(ctx context.Context, keys []string) ([]Prior, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Prior, len(keys))
+	for i, k := range keys {
+		out[i].Verdict, out[i].HasVerdict = m.verdicts[k]
+		if e, ok := m.allow[k]; ok && e.Active(now) {
+			out[i].Allow = &e
+		}
+	}
+	return out, nil
+}
+
+// SavePublished implements [FeedbackStore].
+func (m *Memory) SavePublished(ctx context.Context, vs []LastVerdict) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range vs {
+		m.verdicts[v.Key] = v
+		m.kpi.Published[v.Action]++
+	}
+	return nil
+}
+
+// RecordFeedback implements [FeedbackStore].
+func (m *Memory) RecordFeedback(ctx context.Context, recs []FeedbackRecord) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range recs {
+		if r.Source != "" {
+			id := "feedback|" + r.Source
+			if exp, dup := m.seen[id]; dup && now.Before(exp) {
+				continue
+			}
+			m.seen[id] = now.Add(m.cfg.SeenTTL)
+		}
+		n++
+		m.kpi.Feedback++
+		if r.FalsePositive != "" {
+			m.kpi.FalsePositives[r.FalsePositive]++
+		}
+		switch {
+		case r.Allow != nil:
+			m.allow[r.Key] = *r.Allow
+		case r.Revoke:
+			delete(m.allow, r.Key)
+		}
+	}
+	m.pruneAllow(now)
+	return n, nil
+}
+
+// KPI implements [FeedbackStore].
+func (m *Memory) KPI(ctx context.Context) (KPI, error) {
+	if err := ctx.Err(); err != nil {
+		return KPI{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := KPI{Published: maps.Clone(m.kpi.Published), FalsePositives: maps.Clone(m.kpi.FalsePositives), Feedback: m.kpi.Feedback}
+	return out, nil
 }

@@ -18,6 +18,17 @@ func TestMemoryContract(t *testing.T) {
 	})
 }
 
+func TestMemoryFeedbackContract(t *testing.T) {
+	t.Parallel()
+	runFeedbackContract(t, func(t *testing.T, now func() time.Time) Store {
+		s, err := NewMemory(Config{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
 	bad := []Windows{

@@ -91,10 +91,19 @@ func NewRedis(ctx context.Context, client redis.UniversalClient, cfg Config) (*R
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := applyScript.Load(ctx, client).Err(); err != nil {
-		return nil, fmt.Errorf("load state script: %w", err)
+	if err := loadScripts(ctx, client); err != nil {
+		return nil, err
 	}
 	return &Redis{client: client, cfg: cfg}, nil
+}
+
+func loadScripts(ctx context.Context, client redis.UniversalClient) error {
+	for _, s := range []*redis.Script{applyScript, feedbackScript, pruneAllowScript} {
+		if err := s.Load(ctx, client).Err(); err != nil {
+			return fmt.Errorf("load state script: %w", err)
+		}
+	}
+	return nil
 }
 
 func tag(key string) string { return KeyPrefix + "{" + key + "}" }
@@ -108,8 +117,8 @@ func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary
 	}
 	out, err := r.apply(ctx, batch)
 	if err != nil && isNoScript(err) {
-		if lerr := applyScript.Load(ctx, r.client).Err(); lerr != nil {
-			return nil, fmt.Errorf("reload state script: %w", lerr)
+		if lerr := loadScripts(ctx, r.client); lerr != nil {
+			return nil, lerr
 		}
 		out, err = r.apply(ctx, batch)
 	}
@@ -197,29 +206,37 @@ func (r *Redis) LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict,
 	out := make([]LastVerdict, len(keys))
 	ok := make([]bool, len(keys))
 	for i, c := range cmds {
-		m := c.Val()
-		if len(m) == 0 {
-			continue
-		}
-		p, _ := strconv.ParseInt(m["priority"], 10, 32)
-		dec, _ := strconv.ParseInt(m["decided_at"], 10, 64)
-		emit, _ := strconv.ParseInt(m["emitted_at"], 10, 64)
-		n, _ := strconv.ParseInt(m["sightings"], 10, 64) // absent before sightings growth: 0
-		as, _ := strconv.ParseInt(m["assets"], 10, 64)   // ditto
-		out[i] = LastVerdict{Key: keys[i], Priority: int32(p), Level: m["level"], Action: m["action"], Sightings: n, DistinctAssets: as}
-		if dec > 0 {
-			out[i].DecidedAt = time.UnixMilli(dec).UTC()
-		}
-		if emit > 0 {
-			out[i].EmittedAt = time.UnixMilli(emit).UTC()
-		}
-		ok[i] = true
+		out[i], ok[i] = parseVerdict(keys[i], c.Val())
 	}
 	return out, ok, nil
 }
 
+// parseVerdict reads the hash of a last verdict; ok is false for an empty one.
+func parseVerdict(key string, m map[string]string) (LastVerdict, bool) {
+	if len(m) == 0 {
+		return LastVerdict{}, false
+	}
+	p, _ := strconv.ParseInt(m["priority"], 10, 32)
+	dec, _ := strconv.ParseInt(m["decided_at"], 10, 64)
+	emit, _ := strconv.ParseInt(m["emitted_at"], 10, 64)
+	n, _ := strconv.ParseInt(m["sightings"], 10, 64) // absent before sightings growth: 0
+	as, _ := strconv.ParseInt(m["assets"], 10, 64)   // ditto
+	v := LastVerdict{Key: key, Priority: int32(p), Level: m["level"], Action: m["action"], Sightings: n, DistinctAssets: as}
+	if dec > 0 {
+		v.DecidedAt = time.UnixMilli(dec).UTC()
+	}
+	if emit > 0 {
+		v.EmittedAt = time.UnixMilli(emit).UTC()
+	}
+	return v, true
+}
+
 // SaveVerdicts implements [Store] in one pipelined round trip.
 func (r *Redis) SaveVerdicts(ctx context.Context, vs []LastVerdict) error {
+	return r.saveVerdicts(ctx, vs, false)
+}
+
+func (r *Redis) saveVerdicts(ctx context.Context, vs []LastVerdict, count bool) error {
 	if len(vs) == 0 {
 		return nil
 	}
@@ -235,6 +252,15 @@ func (r *Redis) SaveVerdicts(ctx context.Context, vs []LastVerdict) error {
 			"sightings", strconv.FormatInt(v.Sightings, 10),
 			"assets", strconv.FormatInt(v.DistinctAssets, 10))
 		pipe.PExpire(ctx, k, r.cfg.StateTTL)
+	}
+	if count {
+		perAction := map[string]int64{}
+		for _, v := range vs {
+			perAction[v.Action]++
+		}
+		for a, n := range perAction {
+			pipe.HIncrBy(ctx, kpiKey, kpiPublished+a, n)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("save verdicts: %w", err)

@@ -41,6 +41,33 @@
 // nothing. Event times are kept for analysts: FirstSeen and LastSeen are the
 // earliest and latest event time (ingest time when the event has none;
 // future times count as now).
+//
+// # Analyst feedback and the false-positive KPI
+//
+// An analyst's allow decision (for example ThreatQ status Whitelisted) on an
+// indicator Vigil acted on becomes an [AllowEntry]: the indicator must not be
+// raised again until the entry expires. The entry and the KPI counters live
+// in the store, so they survive restarts and every replica sees them:
+//
+//	vigil:corr:{feedback}:allow            hash: indicator key -> JSON {list, analyst, reason, expires_at}
+//	vigil:corr:{feedback}:kpi              hash: feedback, fp:<action>, published:<action>
+//	vigil:corr:{feedback}:seen:<t>:<p>:<o> dedupe marker of one feedback record (TTL = SeenTTL)
+//
+// The keys share the hash tag {feedback}, so one Lua script per feedback
+// record can dedupe it on its source topic, partition and offset, count it
+// and write the entry as one atomic step, also on Redis Cluster (feedback is
+// rare: one slot is plenty). A replayed feedback record therefore changes
+// nothing. expires_at is UTC with millisecond precision in a fixed-width
+// layout, so the scripts compare expiries as strings; entries expire lazily:
+// a reader ignores an expired entry and the feedback path deletes expired
+// entries. An empty expires_at never expires.
+//
+// The published counters are incremented when verdicts are acknowledged by
+// Kafka (SavePublished), in the same round trip that stores the last verdicts.
+// Priors reads the allow entries of a batch's indicators in the round trip
+// that reads their last verdicts, so a decision recorded by one replica is
+// in force on every replica from the next batch on. [Memory] keeps the same
+// in this process only.
 package state
 
 import (
@@ -143,6 +170,7 @@ type Store interface {
 	LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict, []bool, error)
 	// SaveVerdicts stores the last verdict of each indicator.
 	SaveVerdicts(ctx context.Context, vs []LastVerdict) error
+	FeedbackStore
 }
 
 func sightingCount(e *events.Enrichment) int64 {
