@@ -766,3 +766,69 @@ func FuzzDecodeEnrichment(f *testing.F)  { fuzzDecode(f, SchemaEnrichment) }
 func FuzzDecodeVerdict(f *testing.F)     { fuzzDecode(f, SchemaVerdict) }
 func FuzzDecodeFeedback(f *testing.F)    { fuzzDecode(f, SchemaFeedback) }
 func FuzzDecodeDeadLetter(f *testing.F)  { fuzzDecode(f, SchemaDeadLetter) }
+
+// TestEncodeOwnsItsBytes: the scratch buffers are pooled, the returned slices are not.
+func TestEncodeOwnsItsBytes(t *testing.T) {
+	t.Parallel()
+	s := newSerde(t)
+	o := sampleObservation()
+	first, err := s.EncodeObservation(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := append([]byte{}, first...)
+	g := newGen(3)
+	for range 50 {
+		v := g.enrichment()
+		if _, err := s.EncodeEnrichment(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(first, keep) {
+		t.Fatal("an earlier result changed after later encodes")
+	}
+	if cap(first) != len(first) {
+		t.Fatalf("result has spare capacity %d > %d", cap(first), len(first))
+	}
+}
+
+// TestConcurrentCodec encodes and decodes from several goroutines (run with -race).
+func TestConcurrentCodec(t *testing.T) {
+	t.Parallel()
+	s := newSerde(t)
+	errs := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			g := newGen(uint64(w) + 1000)
+			for range 200 {
+				rec := records[g.r.IntN(len(records))]
+				v := rec.gen(g)
+				b, err := rec.encode(s, v)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := rec.decode(s, b)
+				if err != nil {
+					errs <- err
+					return
+				}
+				want, err := goavroDecode(s, rec, b)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !reflect.DeepEqual(got, want) {
+					errs <- fmt.Errorf("%s: decode differs", rec.name)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
