@@ -234,13 +234,35 @@ func TestAccount(t *testing.T) {
 }
 
 func TestDips(t *testing.T) {
-	series := map[string][]float64{"enrich": {100, 100, 100, 100, 100, 20, 0, 60, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100}}
-	d := dips(series, []scaleEvent{{AtSeconds: 5, What: "add", Groups: []string{"enrich", "missing"}}})
-	if len(d) != 1 {
-		t.Fatalf("dips = %+v", d)
+	flat := func(n int, v float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = v
+		}
+		return out
 	}
-	if d[0].BeforeRPS != 100 || d[0].MinAfterRPS != 0 || d[0].DipPct != 100 || d[0].SecondsBelowHalf != 2 {
-		t.Errorf("dip = %+v", d[0])
+	stall := append(append(flat(5, 100), 0, 0, 0, 0, 0), flat(15, 100)...)
+	tests := []struct {
+		name      string
+		s         []float64
+		wantMin   float64
+		wantDip   float64
+		wantBelow int
+	}{
+		{"no dip", flat(25, 100), 100, 0, 0},
+		{"five seconds stalled", stall, 0, 100, 3},
+		{"bursty batches average out", []float64{0, 500, 0, 0, 0, 0, 500, 0, 0, 0, 0, 500, 0, 0, 0, 0, 500, 0, 0, 0, 0, 500, 0, 0, 0}, 100, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dips(map[string][]float64{"enrich": tt.s}, []scaleEvent{{AtSeconds: 5, What: "add", Groups: []string{"enrich", "missing"}}})
+			if len(d) != 1 {
+				t.Fatalf("dips = %+v, want one (unknown groups skipped)", d)
+			}
+			if d[0].BeforeRPS != 100 || d[0].MinAfterRPS != tt.wantMin || d[0].DipPct != tt.wantDip || d[0].SecondsBelowHalf != tt.wantBelow {
+				t.Errorf("dip = %+v", d[0])
+			}
+		})
 	}
 }
 

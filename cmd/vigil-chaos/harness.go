@@ -191,6 +191,9 @@ func (p *pipeline) env(svc, ops string) []string {
 		"VIGIL_TOPIC_FEEDBACK="+t.Feedback,
 		"VIGIL_TOPIC_DLQ="+t.DLQ,
 	)
+	if p.h.o.MaxBatch > 0 {
+		env = append(env, "VIGIL_MAX_BATCH="+strconv.Itoa(p.h.o.MaxBatch))
+	}
 	switch svc {
 	case "ingest":
 		env = append(env, "VIGIL_INGEST_TOPICS="+t.Raw, "VIGIL_INGEST_FORMATS="+t.Raw+"=suricata_eve")

@@ -47,6 +47,8 @@ type options struct {
 	// scaleout
 	Rate      float64
 	Protocols []string
+	From      string // scaleout: recompute the dips of this result file, run nothing
+	MaxBatch  int    // VIGIL_MAX_BATCH of every service (0: the service default, 500)
 }
 
 // RedisHost and RedisPort split the Redis address for redis-cli.
@@ -79,6 +81,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.Reference, "reference", true, "chaos: run the same input without faults first and compare ThreatQ")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", 6*time.Minute, "how long to wait for the backlog to drain")
 	fs.Float64Var(&o.Rate, "rate", 0, "scaleout: records per second (default 600)")
+	fs.StringVar(&o.From, "from", "", "scaleout: recompute the dips of an existing result file from its series and rewrite it (runs nothing)")
+	fs.IntVar(&o.MaxBatch, "max-batch", 0, "VIGIL_MAX_BATCH for every service (0: service default 500); smaller batches commit more often, so the per-second series is finer")
 	protocols := fs.String("protocols", "classic,consumer", "scaleout: group protocols to run")
 	if err := fs.Parse(args[1:]); err != nil {
 		return options{}, fmt.Errorf("%w: %w", ErrUsage, err)
@@ -167,6 +171,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if o.ResultsDir == "" {
 		o.ResultsDir = filepath.Join(o.RepoRoot, "bench", "results")
+	}
+	if o.Cmd == "scaleout" && o.From != "" {
+		return redoDips(o.From)
 	}
 	tmp, err := os.MkdirTemp("", "vigil-chaos-")
 	if err != nil {

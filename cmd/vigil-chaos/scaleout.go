@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,11 +21,11 @@ type scaleEvent struct {
 type dip struct {
 	Event            string  `json:"event"`
 	Group            string  `json:"group"`
-	BeforeRPS        float64 `json:"before_rps"`    // mean of the 5 s before
-	MinAfterRPS      float64 `json:"min_after_rps"` // lowest second of the 10 s after
-	DipPct           float64 `json:"dip_pct"`       // (before - min after) / before
-	SecondsBelowHalf int     `json:"seconds_below_half"`
-	AfterRPS         float64 `json:"after_rps"` // mean of seconds 5..15 after
+	BeforeRPS        float64 `json:"before_rps"`         // mean of the 5 s before
+	MinAfterRPS      float64 `json:"min_after_rps"`      // lowest 5-second mean ending 5..15 s after
+	DipPct           float64 `json:"dip_pct"`            // (before - min after) / before
+	SecondsBelowHalf int     `json:"windows_below_half"` // 5-second means after that were below half of before
+	AfterRPS         float64 `json:"after_rps"`          // mean of those 5-second means
 }
 
 // providerRatio is one provider route's calls per unique indicator.
@@ -65,8 +66,13 @@ type ScaleReport struct {
 	Notes   []string    `json:"notes,omitempty"`
 }
 
-// dips measures every group's throughput around every event. series[g][s] is what group g
-// committed in second s.
+// dipWindow smooths the per-second series: services commit once per batch (up to
+// VIGIL_MAX_BATCH records), so single seconds swing between 0 and a whole batch.
+const dipWindow = 5
+
+// dips measures every group's throughput around every event on trailing 5-second means.
+// series[g][s] is what group g committed in second s. Before is the mean of the 5 s before the
+// event; the windows after are the 5-second means ending 5..15 s after it.
 func dips(series map[string][]float64, evs []scaleEvent) []dip {
 	var out []dip
 	for _, ev := range evs {
@@ -75,13 +81,15 @@ func dips(series map[string][]float64, evs []scaleEvent) []dip {
 			if ev.AtSeconds < 1 || ev.AtSeconds >= len(s) {
 				continue
 			}
-			before := mean(s[max(0, ev.AtSeconds-5):ev.AtSeconds])
-			after := s[ev.AtSeconds:min(len(s), ev.AtSeconds+10)]
-			d := dip{Event: ev.What, Group: g, BeforeRPS: round2(before), MinAfterRPS: round2(minOf(after)),
-				AfterRPS: round2(mean(s[min(len(s), ev.AtSeconds+5):min(len(s), ev.AtSeconds+15)]))}
+			before := mean(s[max(0, ev.AtSeconds-dipWindow):ev.AtSeconds])
+			var after []float64
+			for end := ev.AtSeconds + dipWindow; end <= min(len(s), ev.AtSeconds+3*dipWindow); end++ {
+				after = append(after, mean(s[end-dipWindow:end]))
+			}
+			d := dip{Event: ev.What, Group: g, BeforeRPS: round2(before), MinAfterRPS: round2(minOf(after)), AfterRPS: round2(mean(after))}
 			if before > 0 {
-				d.DipPct = round2((before - minOf(after)) * 100 / before)
-				for _, v := range s[ev.AtSeconds:min(len(s), ev.AtSeconds+15)] {
+				d.DipPct = round2(max(0, before-minOf(after)) * 100 / before)
+				for _, v := range after {
 					if v < before/2 {
 						d.SecondsBelowHalf++
 					}
@@ -178,6 +186,26 @@ func (h *harness) scaleout(ctx context.Context) error {
 	if !rep.OK {
 		return ErrLoss
 	}
+	return nil
+}
+
+// redoDips recomputes the dips of a scale-out result from its per-second series.
+func redoDips(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read result: %w", err)
+	}
+	var rep ScaleReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	for i := range rep.Passes {
+		rep.Passes[i].Dips = dips(rep.Passes[i].Series, rep.Passes[i].Events)
+	}
+	if err := writeJSON(path, rep); err != nil {
+		return err
+	}
+	printScale(os.Stdout, rep, path)
 	return nil
 }
 
