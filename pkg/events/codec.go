@@ -93,6 +93,9 @@ func NewSerde() (*Serde, error) {
 		if err != nil {
 			return nil, err
 		}
+		if fp := directFingerprints[name]; c.Rabin != fp {
+			return nil, fmt.Errorf("schema %s has fingerprint %016x, the direct codec (fast.go) implements %016x: update fast.go", name, c.Rabin, fp)
+		}
 		s.current[name] = c
 		s.byFP[c.Rabin] = writerSchema{name: name, codec: c, fast: true}
 	}
