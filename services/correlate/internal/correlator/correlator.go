@@ -19,11 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/vigilsec/vigil/pkg/allowlist"
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/services/correlate/internal/assets"
 	"github.com/vigilsec/vigil/services/correlate/internal/policy"
@@ -36,22 +36,19 @@ type Lists interface {
 	MatchAll(ind events.Indicator) []events.ListMatch
 }
 
-// Overlay receives the analyst allow-list compiled from feedback
-// (*allowlist.Holder satisfies it).
-type Overlay interface {
-	SetOverlay(s *allowlist.Set)
-}
-
 // Assets finds the internal asset of a sighting (*assets.Inventory satisfies it).
 type Assets interface {
 	Lookup(ip, host string) (assets.Asset, bool)
 }
 
-// Store is the correlation state (state.Redis and state.Memory satisfy it).
+// Store is the correlation state, the analyst allow entries and the
+// false-positive counters (state.Redis and state.Memory satisfy it).
 type Store interface {
 	Apply(ctx context.Context, batch []events.Enrichment) ([]state.Summary, error)
-	LastVerdicts(ctx context.Context, keys []string) ([]state.LastVerdict, []bool, error)
-	SaveVerdicts(ctx context.Context, vs []state.LastVerdict) error
+	Priors(ctx context.Context, keys []string) ([]state.Prior, error)
+	SavePublished(ctx context.Context, vs []state.LastVerdict) error
+	RecordFeedback(ctx context.Context, recs []state.FeedbackRecord) (int, error)
+	KPI(ctx context.Context) (state.KPI, error)
 }
 
 // PolicyHolder holds the current policy and swaps it atomically.
@@ -70,19 +67,12 @@ func (h *PolicyHolder) Load() *policy.Policy { return h.p.Load() }
 // Store swaps in p.
 func (h *PolicyHolder) Store(p *policy.Policy) { h.p.Store(p) }
 
-// Stats are counters for the false-positive KPI. Read them with Snapshot.
-type Stats struct {
-	mu             sync.Mutex
-	emitted        map[string]int64 // verdicts published per action
-	falsePositives map[string]int64 // analyst allow decisions per preceding Vigil action
-	feedback       int64
-}
-
-// StatsSnapshot is a copy of the counters.
+// StatsSnapshot are the false-positive KPI counters, read from the store
+// (shared by every replica on Redis, and kept across restarts).
 type StatsSnapshot struct {
-	Emitted        map[string]int64
-	FalsePositives map[string]int64
-	Feedback       int64
+	Emitted        map[string]int64 // verdicts published (acknowledged by Kafka), per action
+	FalsePositives map[string]int64 // analyst allow decisions, per preceding Vigil action
+	Feedback       int64            // feedback records applied (each once)
 }
 
 // FPRate returns false positives / published verdicts for an action (0 when none).
@@ -91,20 +81,6 @@ func (s StatsSnapshot) FPRate(action string) float64 {
 		return 0
 	}
 	return float64(s.FalsePositives[action]) / float64(s.Emitted[action])
-}
-
-// Snapshot copies the counters.
-func (s *Stats) Snapshot() StatsSnapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := StatsSnapshot{Emitted: map[string]int64{}, FalsePositives: map[string]int64{}, Feedback: s.feedback}
-	for k, v := range s.emitted {
-		out.Emitted[k] = v
-	}
-	for k, v := range s.falsePositives {
-		out.FalsePositives[k] = v
-	}
-	return out
 }
 
 // Correlator turns enrichment batches into verdicts. Process, Ack,
@@ -116,18 +92,12 @@ type Correlator struct {
 	store  Store
 	now    func() time.Time
 	log    *slog.Logger
-	stats  Stats
-
-	fbMu     sync.Mutex
-	fbList   map[string]allowlist.Entry // analyst allow entries by indicator key
-	fbTarget Overlay
 }
 
 // ErrNilDependency is returned by New when a required dependency is missing.
 var ErrNilDependency = errors.New("nil dependency")
 
-// New builds a Correlator. lists and inv may be nil (no lists, no assets);
-// when lists also implements Overlay, analyst feedback is installed there.
+// New builds a Correlator. lists and inv may be nil (no lists, no assets).
 // now nil means time.Now.
 func New(p *PolicyHolder, lists Lists, inv Assets, store Store, now func() time.Time, log *slog.Logger) (*Correlator, error) {
 	if p == nil || p.Load() == nil || store == nil || log == nil {
@@ -136,20 +106,20 @@ func New(p *PolicyHolder, lists Lists, inv Assets, store Store, now func() time.
 	if now == nil {
 		now = time.Now
 	}
-	c := &Correlator{policy: p, lists: lists, assets: inv, store: store, now: now, log: log, fbList: map[string]allowlist.Entry{}}
-	if o, ok := lists.(Overlay); ok {
-		c.fbTarget = o
-	}
-	c.stats.emitted = map[string]int64{}
-	c.stats.falsePositives = map[string]int64{}
-	return c, nil
+	return &Correlator{policy: p, lists: lists, assets: inv, store: store, now: now, log: log}, nil
 }
 
 // Policy returns the policy in force.
 func (c *Correlator) Policy() *policy.Policy { return c.policy.Load() }
 
-// Stats returns the false-positive counters.
-func (c *Correlator) Stats() StatsSnapshot { return c.stats.Snapshot() }
+// Stats returns the false-positive counters from the store.
+func (c *Correlator) Stats(ctx context.Context) (StatsSnapshot, error) {
+	k, err := c.store.KPI(ctx)
+	if err != nil {
+		return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
+	}
+	return StatsSnapshot{Emitted: k.Published, FalsePositives: k.FalsePositives, Feedback: k.Feedback}, nil
+}
 
 // Reload validates the policy file at path and swaps it in. On error the
 // policy in force stays and the error names file, line and field.
@@ -168,7 +138,14 @@ func (c *Correlator) Reload(path string) error {
 // publish, at most one per indicator, in the input order of each
 // indicator's last record. An empty result with a nil error means nothing
 // changed enough to publish. It costs two Redis round trips (Apply and
-// LastVerdicts) per batch.
+// Priors) per batch.
+//
+// An indicator with an analyst allow entry in force (see ApplyFeedback) is
+// matched on the entry's allow list (the policy's feedback.allow_list),
+// whatever its enrichment says, and the analyst's decision is added to the
+// verdict's reasons (code policy.CodeAnalystAllow). The entries are read
+// from the store with the last verdicts, so every replica applies a decision
+// from its next batch on.
 //
 // An indicator's verdict is evaluated once per batch, on its last record:
 // that record's summary already includes every earlier record of the
@@ -193,14 +170,18 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 		}
 		last[k] = i
 	}
-	lasts, found, err := c.store.LastVerdicts(ctx, keys)
+	priors, err := c.store.Priors(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
 	prevs := make(map[string]*policy.Previous, len(keys))
+	allows := make(map[string]*state.AllowEntry, len(keys))
 	for i, k := range keys {
-		if found[i] {
-			prevs[k] = previous(lasts[i])
+		if priors[i].HasVerdict {
+			prevs[k] = previous(priors[i].Verdict)
+		}
+		if priors[i].Allow != nil {
+			allows[k] = priors[i].Allow
 		}
 	}
 	p := c.policy.Load()
@@ -212,7 +193,7 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 		if last[k] != i {
 			continue
 		}
-		v := evaluate(p, c.lists, c.assets, e, sums[i], prevs[k], now)
+		v := evaluate(p, c.lists, c.assets, e, sums[i], prevs[k], allows[k], now)
 		if p.ShouldEmit(v, prevs[k]) {
 			out = append(out, v)
 		}
@@ -225,8 +206,11 @@ func previous(l state.LastVerdict) *policy.Previous {
 		Sightings: l.Sightings, DistinctAssets: l.DistinctAssets}
 }
 
-func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum state.Summary, prev *policy.Previous, now time.Time) events.Verdict {
+func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum state.Summary, prev *policy.Previous, allow *state.AllowEntry, now time.Time) events.Verdict {
 	in := policy.Input{Enrichment: e, Summary: sum.SightingSummary, LastObserved: sum.LastObserved, Previous: prev, Now: now}
+	if allow != nil {
+		in.Lists = append(in.Lists, events.ListMatch{List: allowList(p, allow), Reason: analystText(allow) + " (" + e.Observation.Indicator.Value + ")"})
+	}
 	if e.Observation.Allowlist != nil {
 		in.Lists = append(in.Lists, *e.Observation.Allowlist)
 	}
@@ -243,100 +227,153 @@ func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, s
 			in.Asset = &policy.Asset{Name: a.Name, Criticality: a.Criticality, Owner: a.Owner}
 		}
 	}
-	return p.Evaluate(in)
+	v := p.Evaluate(in)
+	if allow != nil {
+		v.Reasons = append(v.Reasons, events.Reason{Code: policy.CodeAnalystAllow, Text: policy.CodeAnalystAllow + "=" + analystText(allow)})
+	}
+	return v
+}
+
+// allowList is the list an analyst entry matches on: the one it was recorded
+// with, else the policy's feedback allow list.
+func allowList(p *policy.Policy, a *state.AllowEntry) string {
+	if a.List != "" {
+		return a.List
+	}
+	return p.Feedback.AllowList
+}
+
+// analystText renders an analyst decision as evidence.
+func analystText(a *state.AllowEntry) string {
+	who := a.Analyst
+	if who == "" {
+		who = "(unknown)"
+	}
+	text := "analyst " + who + ": " + a.Reason
+	if !a.ExpiresAt.IsZero() {
+		text += " (until " + a.ExpiresAt.UTC().Format(time.RFC3339) + ")"
+	}
+	return text
 }
 
 // Ack records verdicts as published (call it after Kafka acknowledged
 // them): their priority becomes the previous priority and their level the
-// reference for re-emits. One Redis round trip.
+// reference for re-emits, and each counts as a published verdict of its
+// action (the false-positive rate's denominator). One Redis round trip.
 func (c *Correlator) Ack(ctx context.Context, verdicts []events.Verdict) error {
 	if len(verdicts) == 0 {
 		return nil
 	}
-	last := make(map[string]int, len(verdicts))
 	vs := make([]state.LastVerdict, 0, len(verdicts))
 	for _, v := range verdicts {
-		lv := state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
-			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets}
-		if i, ok := last[lv.Key]; ok {
-			vs[i] = lv
-			continue
-		}
-		last[lv.Key] = len(vs)
-		vs = append(vs, lv)
+		vs = append(vs, state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
+			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets})
 	}
-	if err := c.store.SaveVerdicts(ctx, vs); err != nil {
+	if err := c.store.SavePublished(ctx, vs); err != nil {
 		return fmt.Errorf("ack verdicts: %w", err)
 	}
-	c.stats.mu.Lock()
-	for _, v := range verdicts {
-		c.stats.emitted[v.Action]++
-	}
-	c.stats.mu.Unlock()
 	return nil
 }
 
-// ApplyFeedback turns analyst decisions into allow-list entries (statuses
-// listed in the policy's feedback.allow_statuses, with the policy's TTL and
-// the analyst's reason) and counts each as a false positive of the Vigil
-// action that preceded it. The entries are installed as the allow-list
-// overlay when the Lists given to New implement Overlay. They live in memory
-// only. Records whose value cannot become an entry are skipped and reported
-// in a *FeedbackError; the others are applied.
-func (c *Correlator) ApplyFeedback(ctx context.Context, fbs []events.Feedback) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// FeedbackRecord is an analyst decision and the Kafka record it was read
+// from (the coordinates make a replayed record count once).
+type FeedbackRecord struct {
+	Feedback  events.Feedback
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// feedbackStatusChanged is the events.Feedback kind of a status change.
+const feedbackStatusChanged = "status_changed"
+
+// ApplyFeedback records analyst decisions in the store, each source record
+// at most once (a replayed or redelivered record changes nothing):
+//
+//   - a status change to one of the policy's feedback.allow_statuses becomes
+//     the indicator's allow entry (list feedback.allow_list, expiring after
+//     feedback.allow_ttl, with the analyst and reason as evidence) and counts
+//     as a false positive of the Vigil action that preceded it;
+//   - a status change from an allow status to another status removes the
+//     entry (the analyst took the decision back);
+//   - every record counts as feedback.
+//
+// On Redis the entries and counters are shared by every replica and survive
+// restarts. Records whose indicator cannot be matched (empty value, an IP
+// that does not parse) are skipped and reported in a *FeedbackError; the
+// others are applied. Retrying those cannot succeed.
+func (c *Correlator) ApplyFeedback(ctx context.Context, fbs []FeedbackRecord) error {
+	if len(fbs) == 0 {
+		return nil
 	}
 	p := c.policy.Load()
-	changed := false
-	c.fbMu.Lock()
-	defer c.fbMu.Unlock()
 	now := c.now()
 	var invalid FeedbackError
-	for i, fb := range fbs {
-		c.stats.mu.Lock()
-		c.stats.feedback++
-		c.stats.mu.Unlock()
-		if fb.Kind != "status_changed" || !p.IsAllowStatus(fb.NewStatus) {
-			continue
-		}
-		if fb.VigilAction != "" {
-			c.stats.mu.Lock()
-			c.stats.falsePositives[fb.VigilAction]++
-			c.stats.mu.Unlock()
-		}
-		typ := allowlist.TypeString
-		if fb.Indicator.Type == events.TypeIPv4 || fb.Indicator.Type == events.TypeIPv6 {
-			typ = allowlist.TypeCIDR
-		}
-		reason := fmt.Sprintf("analyst %s: %s", fb.Analyst, fb.Reason)
-		entry := allowlist.Entry{Value: fb.Indicator.Value, Type: typ, Reason: reason, Expires: now.Add(p.Feedback.AllowTTL)}
-		// An entry that does not compile would make every later overlay fail: refuse it alone.
-		if _, err := allowlist.Compile([]allowlist.List{{Name: p.Feedback.AllowList, Entries: []allowlist.Entry{entry}}}, allowlist.Options{}); err != nil {
+	recs := make([]state.FeedbackRecord, 0, len(fbs))
+	for i := range fbs {
+		fb := &fbs[i].Feedback
+		if err := validIndicator(fb.Indicator); err != nil {
 			invalid.Indexes = append(invalid.Indexes, i)
 			invalid.Errs = append(invalid.Errs, err)
 			continue
 		}
-		c.fbList[fb.Indicator.Key()] = entry
-		changed = true
-	}
-	if !changed || c.fbTarget == nil {
-		return invalid.orNil()
-	}
-	l := allowlist.List{Name: p.Feedback.AllowList, Description: "analyst feedback", Local: true}
-	for k, e := range c.fbList {
-		if !e.Expires.IsZero() && !now.Before(e.Expires) {
-			delete(c.fbList, k)
-			continue
+		r := state.FeedbackRecord{Source: state.FeedbackSource(fbs[i].Topic, fbs[i].Partition, fbs[i].Offset), Key: canonical(fb.Indicator).Key()}
+		if fb.Kind == feedbackStatusChanged {
+			switch {
+			case p.IsAllowStatus(fb.NewStatus):
+				r.FalsePositive = fb.VigilAction
+				r.Allow = &state.AllowEntry{List: p.Feedback.AllowList, Analyst: fb.Analyst, Reason: fb.Reason, ExpiresAt: now.Add(p.Feedback.AllowTTL)}
+			case p.IsAllowStatus(fb.PreviousStatus):
+				r.Revoke = true
+			}
 		}
-		l.Entries = append(l.Entries, e)
+		recs = append(recs, r)
 	}
-	set, err := allowlist.Compile([]allowlist.List{l}, allowlist.Options{Now: c.now})
-	if err != nil {
-		return fmt.Errorf("apply feedback: %w", err)
+	if len(recs) > 0 {
+		n, err := c.store.RecordFeedback(ctx, recs)
+		if err != nil {
+			return fmt.Errorf("apply feedback: %w", err)
+		}
+		if n < len(recs) {
+			c.log.DebugContext(ctx, "feedback replayed", "records", len(recs), "new", n)
+		}
 	}
-	c.fbTarget.SetOverlay(set)
 	return invalid.orNil()
+}
+
+// canonical returns ind in the canonical form the other stages key
+// indicators by (ThreatQ may spell an address or a domain differently).
+// ind must have passed validIndicator.
+func canonical(ind events.Indicator) events.Indicator {
+	switch ind.Type {
+	case events.TypeIPv4, events.TypeIPv6:
+		a, _ := netip.ParseAddr(ind.Value)
+		a = a.WithZone("").Unmap()
+		ind.Value = a.String()
+		if ind.Type = events.TypeIPv6; a.Is4() {
+			ind.Type = events.TypeIPv4
+		}
+	case events.TypeDomain:
+		ind.Value = strings.TrimSuffix(strings.ToLower(ind.Value), ".")
+	}
+	return ind
+}
+
+// ErrBadIndicator is the error of a feedback record whose indicator cannot be matched.
+var ErrBadIndicator = errors.New("unusable feedback indicator")
+
+// validIndicator reports whether an analyst decision names an indicator a
+// verdict can match.
+func validIndicator(ind events.Indicator) error {
+	if ind.Value == "" {
+		return fmt.Errorf("indicator %q: %w", ind.Key(), ErrBadIndicator)
+	}
+	if ind.Type == events.TypeIPv4 || ind.Type == events.TypeIPv6 {
+		if _, err := netip.ParseAddr(ind.Value); err != nil {
+			return fmt.Errorf("indicator %q: %w", ind.Key(), errors.Join(ErrBadIndicator, err))
+		}
+	}
+	return nil
 }
 
 // FeedbackError lists the feedback records ApplyFeedback could not turn into

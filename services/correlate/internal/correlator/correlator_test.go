@@ -249,9 +249,36 @@ func TestReload(t *testing.T) {
 	}
 }
 
+var fbOffset atomic.Int64
+
+// fbRec wraps analyst decisions as records of a feedback topic, each at its
+// own offset.
+func fbRec(fbs ...events.Feedback) []FeedbackRecord {
+	out := make([]FeedbackRecord, len(fbs))
+	for i, fb := range fbs {
+		out[i] = FeedbackRecord{Feedback: fb, Topic: "indicators.feedback", Partition: 2, Offset: fbOffset.Add(1)}
+	}
+	return out
+}
+
+func whitelisted(ind events.Indicator, action string) events.Feedback {
+	return events.Feedback{Indicator: ind, Kind: "status_changed", PreviousStatus: "Active", NewStatus: "Whitelisted",
+		Analyst: "jdoe", Reason: "partner VPN", VigilAction: action, NewScore: -1}
+}
+
+// analystEvidence returns the analyst.allow reason of v, if any.
+func analystEvidence(v events.Verdict) (string, bool) {
+	for _, r := range v.Reasons {
+		if r.Code == policy.CodeAnalystAllow {
+			return r.Text, true
+		}
+	}
+	return "", false
+}
+
 func TestFeedback(t *testing.T) {
 	t.Parallel()
-	c, _ := newCorrelator(t)
+	c, clk := newCorrelator(t)
 	ctx := t.Context()
 	vs, _ := c.Process(ctx, []events.Enrichment{obs("45.155.205.233", "10.2.0.17", hostile)})
 	if err := c.Ack(ctx, vs); err != nil {
@@ -260,20 +287,32 @@ func TestFeedback(t *testing.T) {
 	if len(vs) != 1 || vs[0].Action != events.VerdictBlock {
 		t.Fatalf("setup verdict = %+v", vs)
 	}
-	err := c.ApplyFeedback(ctx, []events.Feedback{
-		{Indicator: vs[0].Indicator, Kind: "status_changed", NewStatus: "Whitelisted", Analyst: "jdoe", Reason: "partner VPN", VigilAction: events.VerdictBlock},
-		{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "192.0.2.1"}, Kind: "score_changed", NewScore: 3},
-	})
+	recs := fbRec(whitelisted(vs[0].Indicator, events.VerdictBlock),
+		events.Feedback{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "192.0.2.1"}, Kind: "score_changed", NewScore: 3})
+	if err := c.ApplyFeedback(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	// The same records again (a replay after a crash, or a redelivery) count once.
+	if err := c.ApplyFeedback(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := c.Stats()
-	if st.FalsePositives[events.VerdictBlock] != 1 || st.Feedback != 2 || st.FPRate(events.VerdictBlock) != 1 {
-		t.Fatalf("stats = %+v", st)
+	if st.FalsePositives[events.VerdictBlock] != 1 || st.Feedback != 2 || st.Emitted[events.VerdictBlock] != 1 || st.FPRate(events.VerdictBlock) != 1 {
+		t.Fatalf("stats = %+v, want 1 false positive of 1 block, 2 feedback", st)
 	}
-	vs, err = c.Process(ctx, []events.Enrichment{obs("45.155.205.233", "10.2.0.17", hostile)})
+	// Never re-raised: the strongest enrichment is suppressed, with the analyst's reason as evidence.
+	critical := hostile
+	critical.CVEs = []events.CVE{{ID: "CVE-2026-0001", CVSS: 10}}
+	vs, err = c.Process(ctx, []events.Enrichment{obs("45.155.205.233", "10.2.0.17", critical)})
 	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictSuppress {
-		t.Fatalf("after whitelist = %+v, %v", vs, err)
+		t.Fatalf("after whitelist = %+v, %v; want one suppress", vs, err)
+	}
+	text, ok := analystEvidence(vs[0])
+	if !ok || !strings.Contains(text, "jdoe") || !strings.Contains(text, "partner VPN") {
+		t.Errorf("analyst evidence = %q, %v; want analyst and reason in %+v", text, ok, vs[0].Reasons)
 	}
 	found := false
 	for _, r := range vs[0].Reasons {
@@ -282,29 +321,109 @@ func TestFeedback(t *testing.T) {
 	if !found {
 		t.Errorf("analyst list not in reasons: %+v", vs[0].Reasons)
 	}
+	if err := c.Ack(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	// After the entry expires (policy allow_ttl) the indicator is evaluated on its merits again.
+	clk.ns.Add(int64(c.Policy().Feedback.AllowTTL))
+	vs, err = c.Process(ctx, []events.Enrichment{obs("45.155.205.233", "10.2.0.17", critical)})
+	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictBlock {
+		t.Fatalf("after expiry = %+v, %v; want a block again", vs, err)
+	}
+	if _, ok := analystEvidence(vs[0]); ok {
+		t.Errorf("expired analyst entry still in reasons: %+v", vs[0].Reasons)
+	}
 }
 
-// TestFeedbackInvalidEntry checks that a value that cannot become an allow
-// entry is reported alone and does not poison later feedback.
+// TestFeedbackRevoked: an analyst moving an indicator out of an allow status
+// removes the entry; the revocation is not a false positive.
+func TestFeedbackRevoked(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	ctx := t.Context()
+	ind := events.Indicator{Type: events.TypeIPv4, Value: "45.155.205.240"}
+	revoke := events.Feedback{Indicator: ind, Kind: "status_changed", PreviousStatus: "Whitelisted", NewStatus: "Active", Analyst: "asmith"}
+	if err := c.ApplyFeedback(ctx, fbRec(whitelisted(ind, events.VerdictAlert), revoke)); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := c.Process(ctx, []events.Enrichment{obs(ind.Value, "10.2.0.17", hostile)})
+	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictBlock {
+		t.Fatalf("after revocation = %+v, %v; want block", vs, err)
+	}
+	if st, err := c.Stats(ctx); err != nil || st.FalsePositives[events.VerdictAlert] != 1 || st.Feedback != 2 {
+		t.Errorf("stats = %+v, %v; want 1 false positive (the allow), 2 feedback", st, err)
+	}
+}
+
+// TestFeedbackCanonical: ThreatQ's spelling of an indicator matches the
+// canonical key the pipeline uses.
+func TestFeedbackCanonical(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	ctx := t.Context()
+	mapped := events.Indicator{Type: events.TypeIPv6, Value: "::ffff:45.155.205.241"}
+	if err := c.ApplyFeedback(ctx, fbRec(whitelisted(mapped, events.VerdictBlock))); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := c.Process(ctx, []events.Enrichment{obs("45.155.205.241", "10.2.0.17", hostile)})
+	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictSuppress {
+		t.Fatalf("IPv4-mapped whitelist = %+v, %v; want suppress", vs, err)
+	}
+}
+
+// TestFeedbackInvalidEntry checks that an indicator that cannot be matched
+// is reported alone and does not stop the other records.
 func TestFeedbackInvalidEntry(t *testing.T) {
 	t.Parallel()
 	c, _ := newCorrelator(t)
 	ctx := t.Context()
 	bad := events.Feedback{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "not-an-ip"}, Kind: "status_changed", NewStatus: "Whitelisted"}
+	empty := events.Feedback{Indicator: events.Indicator{Type: events.TypeDomain}, Kind: "status_changed", NewStatus: "Whitelisted"}
 	good := events.Feedback{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "194.26.29.1"}, Kind: "status_changed", NewStatus: "Whitelisted"}
-	err := c.ApplyFeedback(ctx, []events.Feedback{bad, good})
+	err := c.ApplyFeedback(ctx, fbRec(bad, good, empty))
 	var fe *FeedbackError
-	if !errors.As(err, &fe) || len(fe.Indexes) != 1 || fe.Indexes[0] != 0 {
-		t.Fatalf("err = %v, want FeedbackError for index 0", err)
-	}
-	if err := c.ApplyFeedback(ctx, []events.Feedback{good}); err != nil {
-		t.Fatalf("later feedback: %v", err)
+	if !errors.As(err, &fe) || len(fe.Indexes) != 2 || fe.Indexes[0] != 0 || fe.Indexes[1] != 2 || !errors.Is(fe.Errs[0], ErrBadIndicator) {
+		t.Fatalf("err = %v, want FeedbackError for indexes 0 and 2", err)
 	}
 	vs, err := c.Process(ctx, []events.Enrichment{obs("194.26.29.1", "10.2.0.17", hostile)})
 	if err != nil || len(vs) != 1 || vs[0].Action != events.VerdictSuppress {
-		t.Fatalf("whitelisted after bad entry = %+v, %v", vs, err)
+		t.Fatalf("whitelisted next to bad entries = %+v, %v", vs, err)
 	}
 }
+
+// TestFeedbackStoreError: a store failure fails the call (the stage retries
+// the batch; the records are deduplicated then).
+func TestFeedbackStoreError(t *testing.T) {
+	t.Parallel()
+	p, err := policy.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := state.NewMemory(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(NewPolicyHolder(p), nil, nil, failingFeedback{mem}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ApplyFeedback(t.Context(), fbRec(whitelisted(events.Indicator{Type: events.TypeIPv4, Value: "192.0.2.9"}, events.VerdictBlock)))
+	if !errors.Is(err, errStoreDown) {
+		t.Fatalf("err = %v, want the store error", err)
+	}
+	if _, err := c.Stats(t.Context()); !errors.Is(err, errStoreDown) {
+		t.Fatalf("stats err = %v, want the store error", err)
+	}
+}
+
+var errStoreDown = errors.New("store down")
+
+type failingFeedback struct{ *state.Memory }
+
+func (failingFeedback) RecordFeedback(context.Context, []state.FeedbackRecord) (int, error) {
+	return 0, errStoreDown
+}
+func (failingFeedback) KPI(context.Context) (state.KPI, error) { return state.KPI{}, errStoreDown }
 
 func TestDryRun(t *testing.T) {
 	t.Parallel()
@@ -390,11 +509,10 @@ func BenchmarkProcess500(b *testing.B) {
 }
 
 var (
-	_ Store   = (*state.Redis)(nil)
-	_ Store   = (*state.Memory)(nil)
-	_ Lists   = (*allowlist.Holder)(nil)
-	_ Overlay = (*allowlist.Holder)(nil)
-	_ Assets  = (*assets.Inventory)(nil)
+	_ Store  = (*state.Redis)(nil)
+	_ Store  = (*state.Memory)(nil)
+	_ Lists  = (*allowlist.Holder)(nil)
+	_ Assets = (*assets.Inventory)(nil)
 )
 
 // TestBatchVerdictCountsEverySighting reproduces the end-to-end finding: two

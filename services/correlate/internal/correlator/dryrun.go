@@ -108,15 +108,15 @@ func (c *Correlator) decideOne(ctx context.Context, e events.Enrichment) (events
 		return events.Verdict{}, err
 	}
 	k := e.Observation.Indicator.Key()
-	lasts, found, err := c.store.LastVerdicts(ctx, []string{k})
+	priors, err := c.store.Priors(ctx, []string{k})
 	if err != nil {
 		return events.Verdict{}, err
 	}
 	var prev *policy.Previous
-	if found[0] {
-		prev = previous(lasts[0])
+	if priors[0].HasVerdict {
+		prev = previous(priors[0].Verdict)
 	}
-	v := evaluate(c.policy.Load(), c.lists, c.assets, &e, sums[0], prev, c.now())
+	v := evaluate(c.policy.Load(), c.lists, c.assets, &e, sums[0], prev, priors[0].Allow, c.now())
 	return v, c.Ack(ctx, []events.Verdict{v})
 }
 

@@ -38,6 +38,9 @@ const (
 	CodeReview           = "safeguard.review_before_block"
 	CodeAnnotateOnly     = "safeguard.annotate_only"
 	CodeDecay            = "decay"
+	// CodeAnalystAllow records an analyst allow decision in force (added by
+	// the correlator; the decision itself matches as a list).
+	CodeAnalystAllow = "analyst.allow"
 )
 
 var scoreNames = map[int32]string{1: "Safe", 2: "Low", 3: "Moderate", 4: "Dangerous", 5: "Critical"}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,8 +79,12 @@ func fbRecord(t testing.TB, s *events.Serde, fb events.Feedback) *kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kgo.Record{Topic: topicFB, Key: []byte(fb.Indicator.Key()), Value: v}
+	return &kgo.Record{Topic: topicFB, Key: []byte(fb.Indicator.Key()), Value: v, Partition: 1, Offset: fbOffset.Add(1)}
 }
+
+// fbOffset gives every feedback record of the tests its own offset: records
+// at the same coordinates are one record to the correlator.
+var fbOffset atomic.Int64
 
 // realCorrelator is the production correlator on the default policy, every
 // shipped warninglist and an in-memory store.
@@ -109,7 +114,7 @@ type fakeCorrelator struct {
 	mu         sync.Mutex
 	processed  [][]events.Enrichment
 	acked      [][]events.Verdict
-	feedback   [][]events.Feedback
+	feedback   [][]correlator.FeedbackRecord
 	verdicts   func(batch []events.Enrichment) []events.Verdict
 	processErr error
 	ackErr     error
@@ -139,7 +144,7 @@ func (f *fakeCorrelator) Ack(_ context.Context, vs []events.Verdict) error {
 	return nil
 }
 
-func (f *fakeCorrelator) ApplyFeedback(_ context.Context, fbs []events.Feedback) error {
+func (f *fakeCorrelator) ApplyFeedback(_ context.Context, fbs []correlator.FeedbackRecord) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.feedback = append(f.feedback, fbs)

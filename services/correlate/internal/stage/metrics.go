@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -31,6 +32,11 @@ const SuppressedByLevel = "(level)"
 //	vigil_correlate_suppressed_total{list}            published suppress verdicts by the list that suppressed them
 //	vigil_correlate_false_positives_total{action}     analyst allow decisions by the preceding Vigil action
 //	vigil_correlate_fp_rate{action}                   false positives / published verdicts (gauge)
+//
+// The false-positive counters and rate are read from the correlation store at
+// collection time: on Redis they cover every replica and every restart, so
+// each replica reports the same values (aggregate them with max, not sum).
+//
 //	vigil_correlate_policy_version{version}           1 for the policy in force
 //	vigil_correlate_policy_reloads_total{result}      SIGHUP reloads: ok or rejected
 //
@@ -46,9 +52,12 @@ type Metrics struct {
 // Observed reads what the observable instruments report; *correlator.Correlator
 // satisfies it.
 type Observed interface {
-	Stats() correlator.StatsSnapshot
+	Stats(ctx context.Context) (correlator.StatsSnapshot, error)
 	Policy() *policy.Policy
 }
+
+// statsTimeout bounds the store read of a metrics collection.
+const statsTimeout = 2 * time.Second
 
 // NewMetrics creates the instruments on meter; obs feeds the false-positive
 // and policy-version instruments at collection time.
@@ -71,7 +80,7 @@ func NewMetrics(meter metric.Meter, obs Observed) (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	rate, err := meter.Float64ObservableGauge("vigil_correlate_fp_rate", metric.WithDescription("False positives divided by published verdicts, by action, since start."))
+	rate, err := meter.Float64ObservableGauge("vigil_correlate_fp_rate", metric.WithDescription("False positives divided by published verdicts, by action, over the life of the correlation store (all replicas)."))
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -79,8 +88,16 @@ func NewMetrics(meter metric.Meter, obs Observed) (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		st := obs.Stats()
+	m.reg, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if p := obs.Policy(); p != nil {
+			o.ObserveInt64(version, 1, metric.WithAttributes(attribute.String("version", p.Version)))
+		}
+		ctx, cancel := context.WithTimeout(ctx, statsTimeout)
+		defer cancel()
+		st, err := obs.Stats(ctx)
+		if err != nil {
+			return fmt.Errorf("false-positive metrics: %w", err)
+		}
 		actions := map[string]bool{}
 		for a := range st.Emitted {
 			actions[a] = true
@@ -92,9 +109,6 @@ func NewMetrics(meter metric.Meter, obs Observed) (*Metrics, error) {
 			attrs := metric.WithAttributes(attribute.String("action", a))
 			o.ObserveInt64(fps, st.FalsePositives[a], attrs)
 			o.ObserveFloat64(rate, st.FPRate(a), attrs)
-		}
-		if p := obs.Policy(); p != nil {
-			o.ObserveInt64(version, 1, metric.WithAttributes(attribute.String("version", p.Version)))
 		}
 		return nil
 	}, fps, rate, version)

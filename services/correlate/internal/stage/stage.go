@@ -56,7 +56,7 @@ const (
 type Correlator interface {
 	Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error)
 	Ack(ctx context.Context, verdicts []events.Verdict) error
-	ApplyFeedback(ctx context.Context, fbs []events.Feedback) error
+	ApplyFeedback(ctx context.Context, fbs []correlator.FeedbackRecord) error
 }
 
 var _ Correlator = (*correlator.Correlator)(nil)
@@ -120,7 +120,9 @@ func (s *Stage) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 // Handle implements stream.BatchHandler. Enrichments are correlated as one
 // batch; each verdict is the output of the last input record of its
 // indicator in the batch, and inputs without a verdict are filtered.
-// Feedback records are applied to the correlator and produce nothing.
+// Feedback records are applied to the correlator first (with their topic,
+// partition and offset, so a redelivered one counts once) and produce
+// nothing.
 // Undecodable records are permanent failures (class "decode"). A correlator
 // or state failure fails the whole batch (retried, then paused).
 func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
@@ -131,7 +133,7 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 	var (
 		encs   []events.Enrichment
 		encRec []int // encs[j] came from recs[encRec[j]]
-		fbs    []events.Feedback
+		fbs    []correlator.FeedbackRecord
 		fbRec  []int
 	)
 	for i, r := range recs {
@@ -150,19 +152,17 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 				res[i].Err = stream.Permanent(ClassDecode, err)
 				continue
 			}
-			fbs = append(fbs, fb)
+			fbs = append(fbs, correlator.FeedbackRecord{Feedback: fb, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
 			fbRec = append(fbRec, i)
 		default:
 			res[i].Err = stream.Permanent(ClassTopic, fmt.Errorf("topic %q is neither enrichments nor feedback", r.Topic))
 		}
 	}
 
-	verdicts, err := s.corr.Process(ctx, encs)
-	if err != nil {
-		return nil, fmt.Errorf("correlate: %w", err)
-	}
-	// Feedback after Process: a Process failure retries the batch, and
-	// feedback applied twice would count its false positives twice.
+	// Feedback first, so an enrichment in the same batch already meets the
+	// analyst's decision. A failure later in the batch redelivers it; the
+	// correlator counts each feedback record once (by topic, partition and
+	// offset).
 	if len(fbs) > 0 {
 		err := s.corr.ApplyFeedback(ctx, fbs)
 		var fe *correlator.FeedbackError
@@ -174,6 +174,10 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 		case err != nil:
 			return nil, fmt.Errorf("apply feedback: %w", err)
 		}
+	}
+	verdicts, err := s.corr.Process(ctx, encs)
+	if err != nil {
+		return nil, fmt.Errorf("correlate: %w", err)
 	}
 	if len(verdicts) == 0 {
 		return res, nil

@@ -85,7 +85,7 @@ func TestDispatch(t *testing.T) {
 	if got := fc.processed[0][2].Observation.Producer.Offset; got != 3 {
 		t.Errorf("third enrichment has raw offset %d, want 3 (input order kept)", got)
 	}
-	if len(fc.feedback) != 1 || len(fc.feedback[0]) != 1 || fc.feedback[0][0].Indicator.Value != "192.0.2.5" {
+	if len(fc.feedback) != 1 || len(fc.feedback[0]) != 1 || fc.feedback[0][0].Feedback.Indicator.Value != "192.0.2.5" || fc.feedback[0][0].Topic != topicFB || fc.feedback[0][0].Offset != recs[3].Offset {
 		t.Errorf("feedback calls = %+v", fc.feedback)
 	}
 	wantOut := map[int]string{1: "ipv4:198.51.100.9", 4: "ipv4:203.0.113.7"}
@@ -297,8 +297,12 @@ func TestRealCorrelator(t *testing.T) {
 	if _, err := st.Handle(ctx, []*kgo.Record{fb}); err != nil {
 		t.Fatal(err)
 	}
-	if st := c.Stats(); st.FalsePositives[events.VerdictBlock] != 1 || st.Emitted[events.VerdictBlock] != 1 {
-		t.Errorf("stats = %+v, want 1 block emitted (acked) and 1 false positive", st)
+	// The same feedback record delivered again changes nothing.
+	if _, err := st.Handle(ctx, []*kgo.Record{fb}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Stats(ctx); err != nil || st.FalsePositives[events.VerdictBlock] != 1 || st.Emitted[events.VerdictBlock] != 1 || st.Feedback != 1 {
+		t.Errorf("stats = %+v, %v; want 1 block emitted (acked), 1 false positive, 1 feedback", st, err)
 	}
 	res, err = st.Handle(ctx, []*kgo.Record{encRecord(t, s, topicIn, 9, enrichment("185.220.101.1", "10.0.0.1", "raw.fw", 9, hostile))})
 	if err != nil {
@@ -512,5 +516,32 @@ func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFeedbackBeforeEnrichment: an analyst decision and an enrichment of the
+// same indicator in one batch: the enrichment already meets the decision.
+func TestFeedbackBeforeEnrichment(t *testing.T) {
+	t.Parallel()
+	s := serde(t)
+	c := realCorrelator(t)
+	st, _ := New(testCfg, c, s, nil, quiet())
+	ctx := t.Context()
+	fb := fbRecord(t, s, events.Feedback{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "185.220.101.2"}, Kind: "status_changed",
+		NewStatus: "Whitelisted", Analyst: "jdoe", Reason: "red team exercise", NewScore: -1})
+	enc := encRecord(t, s, topicIn, 1, enrichment("185.220.101.2", "10.0.0.1", "raw.fw", 1, hostile))
+	res, err := st.Handle(ctx, []*kgo.Record{enc, fb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res[0].Outputs) != 1 {
+		t.Fatalf("%d outputs, want one verdict", len(res[0].Outputs))
+	}
+	v, err := s.DecodeVerdict(ctx, res[0].Outputs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Action != events.VerdictSuppress {
+		t.Errorf("verdict = %q, want suppress (the analyst's decision came in the same batch)", v.Action)
 	}
 }

@@ -203,7 +203,9 @@ func runContract(t *testing.T, newStore func(t *testing.T, now func() time.Time)
 // (where other tests also count) gives exact counts for them.
 func runFeedbackContract(t *testing.T, newStore func(t *testing.T, now func() time.Time) Store) {
 	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-	src := func(name string, off int) string { return FeedbackSource(fmt.Sprintf("fb.%d.%s", runID, name), 1, int64(off)) }
+	src := func(name string, off int) string {
+		return FeedbackSource(fmt.Sprintf("fb.%d.%s", runID, name), 1, int64(off))
+	}
 	t.Run("allow entry and expiry", func(t *testing.T) {
 		clk := &fakeClock{}
 		clk.Set(t0)
