@@ -12,6 +12,10 @@
 // process dies between Process and Ack, the replayed records are not counted
 // again (state dedupes on source offsets) but their verdicts are emitted
 // again, because the last published verdict was not updated.
+//
+// Analyst decisions (ApplyFeedback) are kept in the Store with the
+// false-positive counters (Stats): on Redis every replica applies them and
+// they survive restarts; each feedback record counts once.
 package correlator
 
 import (
@@ -376,9 +380,10 @@ func validIndicator(ind events.Indicator) error {
 	return nil
 }
 
-// FeedbackError lists the feedback records ApplyFeedback could not turn into
-// allow-list entries (their values do not parse); every other record was
-// applied. Retrying the invalid ones cannot succeed.
+// FeedbackError lists the feedback records ApplyFeedback could not apply
+// because their indicator cannot be matched (empty value, an IP that does not
+// parse; each error wraps ErrBadIndicator); every other record was applied.
+// Retrying the invalid ones cannot succeed.
 type FeedbackError struct {
 	Indexes []int   // positions in the slice given to ApplyFeedback
 	Errs    []error // one per index
