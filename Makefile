@@ -81,7 +81,7 @@ test-race:
 ## run: the whole pipeline end to end on embedded defaults (kfake broker, in-process cache, emulators)
 run: build
 	@$(MAKE) --no-print-directory fetch-geo || echo "offline ASN/country data not fetched: that provider will report skipped"
-	VIGIL_ENRICH_OFFLINE_DIR=$${VIGIL_ENRICH_OFFLINE_DIR:-$(GEO_DIR)} $(BIN)/vigil-run $(RUN_ARGS)
+	$(BIN)/vigil-run -geo-dir "$(GEO_DIR)" $(RUN_ARGS)
 
 ## bench: the benchmark suite on the real broker and Redis; table on stdout, JSON in bench/results/
 bench: build

@@ -57,6 +57,7 @@ type options struct {
 	RealBrokers    []string
 	RealThreatQURL string
 	Environ        []string // inherited environment of the children
+	GeoDir         string   // offline ASN/country data directory
 }
 
 func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr io.Writer) (options, error) {
@@ -73,6 +74,7 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 	fs.StringVar(&o.ExtraDir, "extra", "testdata/replay", "with the samples, also replay DIR/<name>.log onto raw.<name> (fresh synthetic alerts; skipped when DIR is missing)")
 	fs.StringVar(&o.Kafka, "kafka", "", "use this Kafka broker instead of starting devkafka")
 	fs.StringVar(&o.Redis, "redis", "", "Redis address for the services (default: none, in-process state)")
+	fs.StringVar(&o.GeoDir, "geo-dir", "", "offline ASN/country data for enrich (make fetch-geo; empty: the provider reports skipped)")
 	fs.IntVar(&o.RedisDB, "redis-db", 0, "Redis database number for the services")
 	fs.StringVar(&o.DevKafkaAddr, "devkafka-addr", "127.0.0.1:19092", "listen address of the dev broker")
 	fs.StringVar(&o.ProviderAddr, "provider-addr", "127.0.0.1:18091", "listen address of the provider emulator")
@@ -219,6 +221,9 @@ func (o options) serviceEnv(i int, n names) []string {
 			set(pre+"RATE", "0")
 			set(pre+"QUOTAS", "none")
 			set(pre+"MAX_CONCURRENT", "8")
+		}
+		if o.GeoDir != "" {
+			set("VIGIL_ENRICH_OFFLINE_DIR", o.GeoDir)
 		}
 	case "sink":
 		set("VIGIL_THREATQ_URL", o.threatQURL())
