@@ -12,7 +12,7 @@ GEO_DIR ?= $(HOME)/.cache/vigil/geo
 export VIGIL_TEST_OFFLINE_DIR ?= $(GEO_DIR)
 export VIGIL_TEST_SECURE_ENV ?= $(or $(VIGIL_CACHE),$(HOME)/.cache/vigil)/kafka-secure/secure.env
 
-.PHONY: up-secure down-secure all build generate check-generated validate-deploy vet test test-unit test-integration test-race fuzz up down \
+.PHONY: chaos scaleout up-secure down-secure all build generate check-generated validate-deploy vet test test-unit test-integration test-race fuzz up down \
 	run bench fetch-geo lint clean
 
 all: build
@@ -86,6 +86,17 @@ run: build
 ## bench: the benchmark suite on the real broker and Redis; table on stdout, JSON in bench/results/
 bench: build
 	@set -e; trap '$(MAKE) --no-print-directory down' EXIT; $(MAKE) --no-print-directory up; $(GO) run ./cmd/vigil-bench $(BENCH_ARGS)
+
+## chaos: kill -9 every service, ThreatQ outage, Redis + broker restart; bench/results/chaos-<date>.json (~9 min;
+## CHAOS_ARGS=--quick for ~4 min). Nightly-style, not part of `make test`; leaves the broker and Redis running.
+chaos: build
+	$(MAKE) --no-print-directory up
+	$(GO) run ./cmd/vigil-chaos chaos -bin $(BIN) $(CHAOS_ARGS)
+
+## scaleout: 1 -> 3 -> 2 enrich/correlate replicas, classic and KIP-848; bench/results/scaleout-<date>.json
+scaleout: build
+	$(MAKE) --no-print-directory up
+	$(GO) run ./cmd/vigil-chaos scaleout -bin $(BIN) $(SCALEOUT_ARGS)
 
 ## fetch-geo: offline ASN/country data from npm (@ip-location-db) into $(GEO_DIR), once
 fetch-geo:
