@@ -161,6 +161,10 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(reset),
 		kgo.FetchMaxWait(250*time.Millisecond),
+		// bound what sits in fetch buffers (memory target per service); one batch is at most
+		// MaxBatch records anyway
+		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(1<<20),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(4*cfg.MaxBatch+1000),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key: one indicator, one partition
