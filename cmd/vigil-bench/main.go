@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,7 +160,7 @@ func (b *bench) phases(ctx context.Context) {
 		t0 := time.Now()
 		b.log.Info("phase start", "phase", p.name)
 		err := p.fn(ctx)
-		if err != nil && ctx.Err() == nil && b.br.ping(ctx) != nil {
+		if err != nil && ctx.Err() == nil && b.brokerDown() {
 			// the shared broker went away (another `make test`/`make down`): wait for it and
 			// run the phase once more on fresh topics
 			b.log.Warn("broker unreachable; waiting to retry the phase", "phase", p.name, "err", err)
@@ -253,12 +254,29 @@ func gitCommit() string {
 // errNotRun marks a phase skipped because something it needs is missing.
 var errNotRun = errors.New("not run")
 
-// waitBroker waits until the broker answers again.
+// brokerDown reports whether no seed broker accepts a TCP connection (kgo may answer metadata
+// requests from its cache, so a request is no liveness test).
+func (b *bench) brokerDown() bool {
+	for _, a := range b.cfg.Brokers {
+		if c, err := net.DialTimeout("tcp", a, 2*time.Second); err == nil {
+			c.Close()
+			return false
+		}
+	}
+	return true
+}
+
+// waitBroker waits until the broker accepts connections and creates a probe topic again.
 func (b *bench) waitBroker(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for {
-		if err := b.br.ping(ctx); err == nil {
-			return nil
+	for i := 0; ; i++ {
+		if !b.brokerDown() {
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := b.br.createTopics(pctx, b.name("probe", strconv.Itoa(i)))
+			cancel()
+			if err == nil {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("broker still unreachable after %s", timeout)
