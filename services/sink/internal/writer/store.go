@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,9 @@ type Record struct {
 	// Observed is the last analyst state the feedback poller reported (nil: none), so that one
 	// change is reported once.
 	Observed *Observed `json:"obs,omitempty"`
+	// Removed is set by the feedback poller once it reported the indicator (ThreatQID) deleted
+	// from ThreatQ; a later write replaces the record and clears it.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // Observed is an indicator state read back from ThreatQ.
@@ -150,6 +156,60 @@ func (s *RedisStore) SetMany(ctx context.Context, recs map[string]Record) error 
 		return fmt.Errorf("redis set fingerprints: %w", err)
 	}
 	return nil
+}
+
+// ScanMany returns up to about count records in key order after cursor ("" starts at the
+// beginning) and the cursor of the next slice ("" when the scan wrapped around). It sorts the keys
+// on every call: fine for the single-replica and test store it is.
+func (m *MemoryStore) ScanMany(_ context.Context, cursor string, count int) (map[string]Record, string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	keys := make([]string, 0, len(m.recs))
+	for k := range m.recs {
+		if k > cursor {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	next := ""
+	if count > 0 && len(keys) > count {
+		keys = keys[:count]
+		next = keys[count-1]
+	}
+	out := make(map[string]Record, len(keys))
+	for _, k := range keys {
+		out[k] = clone(m.recs[k])
+	}
+	return out, next, nil
+}
+
+// ScanMany returns the records of one SCAN step (COUNT count, so about count records) after
+// cursor ("" or "0" starts) and the next cursor ("" when the scan completed). A SCAN may return a
+// key twice; callers must tolerate it. With a Redis Cluster client it scans one node only.
+func (s *RedisStore) ScanMany(ctx context.Context, cursor string, count int) (map[string]Record, string, error) {
+	var cur uint64
+	if cursor != "" {
+		var err error
+		if cur, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", fmt.Errorf("scan fingerprints: bad cursor %q: %w", cursor, err)
+		}
+	}
+	keys, next, err := s.rdb.Scan(ctx, cur, RedisKeyPrefix+"*", int64(count)).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("scan fingerprints: %w", err)
+	}
+	short := make([]string, 0, len(keys))
+	for _, k := range keys {
+		short = append(short, strings.TrimPrefix(k, RedisKeyPrefix))
+	}
+	recs, err := s.GetMany(ctx, short)
+	if err != nil {
+		return nil, "", err
+	}
+	if next == 0 {
+		return recs, "", nil
+	}
+	return recs, strconv.FormatUint(next, 10), nil
 }
 
 var (

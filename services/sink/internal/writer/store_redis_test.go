@@ -30,6 +30,7 @@ func TestRedisStoreContract(t *testing.T) {
 	ns := fmt.Sprintf("test-%d:", time.Now().UnixNano())
 	s := NewRedisStore(rdb, time.Minute)
 	storeContract(t, s, ns)
+	scanContract(t, s, ns)
 	ttl, err := rdb.TTL(t.Context(), RedisKeyPrefix+ns+"ipv4:203.0.113.7").Result()
 	if err != nil || ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("TTL = %v, %v", ttl, err)

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -58,5 +59,63 @@ func TestMemoryStoreContract(t *testing.T) {
 	storeContract(t, s, "")
 	if s.Len() != 2 {
 		t.Fatalf("Len = %d", s.Len())
+	}
+}
+
+// scanner is the store's bounded iteration (both stores implement it).
+type scanner interface {
+	ScanMany(ctx context.Context, cursor string, count int) (map[string]Record, string, error)
+}
+
+// scanContract checks that a full round of ScanMany steps visits every key under ns in slices.
+func scanContract(t *testing.T, s interface {
+	FingerprintStore
+	scanner
+}, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	want := map[string]Record{}
+	for i := range 25 {
+		want[fmt.Sprintf("%sipv4:192.0.2.%d", ns, i)] = Record{Fingerprint: fmt.Sprint(i), ThreatQID: int64(i + 1)}
+	}
+	if err := s.SetMany(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	cursor, steps := "", 0
+	for {
+		recs, next, err := s.ScanMany(ctx, cursor, 10)
+		if err != nil {
+			t.Fatalf("ScanMany: %v", err)
+		}
+		for k, r := range recs {
+			if w, ok := want[k]; ok {
+				if r.ThreatQID != w.ThreatQID {
+					t.Fatalf("scanned %s = %+v, want id %d", k, r, w.ThreatQID)
+				}
+				seen[k] = true
+			}
+		}
+		steps++
+		if next == "" {
+			break
+		}
+		if steps > 100000 {
+			t.Fatal("scan never completed")
+		}
+		cursor = next
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("a full scan saw %d of %d keys", len(seen), len(want))
+	}
+}
+
+func TestMemoryStoreScan(t *testing.T) {
+	t.Parallel()
+	s := NewMemoryStore()
+	scanContract(t, s, "")
+	recs, next, err := s.ScanMany(context.Background(), "", 10)
+	if err != nil || len(recs) != 10 || next == "" {
+		t.Fatalf("first slice = %d records, next %q, %v; want 10 and a cursor", len(recs), next, err)
 	}
 }
