@@ -109,7 +109,10 @@ func run() error {
 	g.Go(func() error { return r.Run(gctx) })
 	g.Go(func() error { return deps.Ops(gctx, r.Ready, checks, extra) })
 	if cfg.FeedbackInterval > 0 {
-		fcfg := feedback.Config{SourceName: cfg.Writer.SourceName, Settle: cfg.FeedbackSettle}
+		fcfg := feedback.Config{SourceName: cfg.Writer.SourceName, Settle: cfg.FeedbackSettle, RemovalCheck: cfg.FeedbackRemovalCheck}
+		if fcfg.RemovalCheck == 0 {
+			fcfg.RemovalCheck = -1 // the poller's "off"
+		}
 		if rdb != nil {
 			// one replica polls at a time; the lease outlives a few missed polls
 			if fcfg.Leader, err = feedback.NewRedisLeader(rdb, "", 3*cfg.FeedbackInterval); err != nil {

@@ -38,6 +38,8 @@
 //	                                                             in Redis (0: forever)
 //	VIGIL_SINK_FEEDBACK_INTERVAL        60s                      feedback poll period (0 disables the poller)
 //	VIGIL_SINK_FEEDBACK_SETTLE          30s                      ignore ThreatQ changes younger than this
+//	VIGIL_SINK_FEEDBACK_REMOVAL_CHECK   200                      Vigil indicators looked up by id per poll to
+//	                                                             detect deletions (0 disables)
 package config
 
 import (
@@ -80,6 +82,8 @@ type Config struct {
 	FingerprintTTL   time.Duration
 	FeedbackInterval time.Duration // 0: no feedback poller
 	FeedbackSettle   time.Duration
+	// FeedbackRemovalCheck is how many recorded indicators each poll looks up by id (0: off).
+	FeedbackRemovalCheck int
 }
 
 // FlushMax is the number of verdicts in one flush window.
@@ -102,6 +106,7 @@ func Load(e *envconf.Env) (Config, error) {
 		FeedbackInterval: e.Duration("VIGIL_SINK_FEEDBACK_INTERVAL", time.Minute),
 		FeedbackSettle:   e.Duration("VIGIL_SINK_FEEDBACK_SETTLE", 30*time.Second),
 	}
+	c.FeedbackRemovalCheck = e.Int("VIGIL_SINK_FEEDBACK_REMOVAL_CHECK", 200)
 	c.ThreatQ = loadThreatQ(e)
 	c.Writer = loadWriter(e)
 
@@ -116,6 +121,9 @@ func Load(e *envconf.Env) (Config, error) {
 	}
 	if c.FeedbackInterval > 0 && c.FeedbackInterval < time.Second {
 		e.Fail("VIGIL_SINK_FEEDBACK_INTERVAL", c.FeedbackInterval.String(), "must be 0 (off) or at least 1s")
+	}
+	if c.FeedbackRemovalCheck < 0 || c.FeedbackRemovalCheck > 10000 {
+		e.Fail("VIGIL_SINK_FEEDBACK_REMOVAL_CHECK", fmt.Sprint(c.FeedbackRemovalCheck), "must be 0 (off) to 10000")
 	}
 	if err := e.Err(); err != nil {
 		return c, err

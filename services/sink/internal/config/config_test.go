@@ -129,6 +129,8 @@ func TestBadConfigs(t *testing.T) {
 		{"breaker open zero", map[string]string{"VIGIL_SINK_BREAKER_OPEN_FOR": "0s"}, "VIGIL_SINK_BREAKER_OPEN_FOR"},
 		{"fingerprint ttl negative", map[string]string{"VIGIL_SINK_FINGERPRINT_TTL": "-1h"}, "VIGIL_SINK_FINGERPRINT_TTL"},
 		{"feedback interval tiny", map[string]string{"VIGIL_SINK_FEEDBACK_INTERVAL": "10ms"}, "VIGIL_SINK_FEEDBACK_INTERVAL"},
+		{"removal check negative", map[string]string{"VIGIL_SINK_FEEDBACK_REMOVAL_CHECK": "-1"}, "VIGIL_SINK_FEEDBACK_REMOVAL_CHECK"},
+		{"removal check garbage", map[string]string{"VIGIL_SINK_FEEDBACK_REMOVAL_CHECK": "x"}, "VIGIL_SINK_FEEDBACK_REMOVAL_CHECK"},
 		{"feedback settle garbage", map[string]string{"VIGIL_SINK_FEEDBACK_SETTLE": "x"}, "VIGIL_SINK_FEEDBACK_SETTLE"},
 		{"feedback topic equals input", map[string]string{"VIGIL_TOPIC_FEEDBACK": "indicators.verdicts"}, "VIGIL_TOPIC_FEEDBACK"},
 		{"common max batch", map[string]string{"VIGIL_MAX_BATCH": "0"}, "VIGIL_MAX_BATCH"},

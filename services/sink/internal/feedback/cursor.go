@@ -16,6 +16,9 @@ import (
 type Position struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	IDs       []int64   `json:"ids,omitempty"`
+	// RemovalCursor is where the removal check continues in the fingerprint store ("" starts a
+	// new round).
+	RemovalCursor string `json:"removal_cursor,omitempty"`
 }
 
 // Cursor stores the poll Position durably. Load returns the zero Position when none is stored.

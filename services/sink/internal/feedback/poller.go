@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/services/sink/internal/threatq"
 	"github.com/vigilsec/vigil/services/sink/internal/writer"
@@ -26,6 +28,14 @@ const (
 // ThreatQ is the part of the ThreatQ client the poller uses (*threatq.Client implements it).
 type ThreatQ interface {
 	QueryUpdatedSince(ctx context.Context, since time.Time, limit, offset int) ([]threatq.Indicator, int, error)
+	GetByID(ctx context.Context, id int64) (threatq.Indicator, error)
+}
+
+// Scanner iterates the fingerprint store in bounded slices, round-robin (writer.MemoryStore and
+// writer.RedisStore implement it). ScanMany returns about count records after cursor ("" starts)
+// and the next cursor ("" when the round completed).
+type Scanner interface {
+	ScanMany(ctx context.Context, cursor string, count int) (map[string]writer.Record, string, error)
 }
 
 // Config configures a Poller. Zero fields take the documented defaults.
@@ -38,7 +48,14 @@ type Config struct {
 	StartAt time.Time // where to start when no cursor is stored; default: now (no backfill)
 	// Leader, when set, lets only the replica holding the lease poll (nil: always poll).
 	Leader Leader
+	// RemovalCheck is how many of Vigil's recorded indicators each Poll looks up by id to detect
+	// deletions (a deleted indicator never appears in an updated-since query); default 200,
+	// negative disables. Needs a store implementing Scanner (otherwise disabled).
+	RemovalCheck int
 }
+
+// removalLookups is how many removal look-ups run at once.
+const removalLookups = 4
 
 // Poller detects analyst changes. Poll and Commit must not be called concurrently.
 type Poller struct {
@@ -75,8 +92,15 @@ func New(cfg Config, tq ThreatQ, store writer.FingerprintStore, cursor Cursor, l
 	if cfg.Settle <= 0 {
 		cfg.Settle = 30 * time.Second
 	}
+	if cfg.RemovalCheck == 0 {
+		cfg.RemovalCheck = 200
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if _, ok := store.(Scanner); !ok && cfg.RemovalCheck > 0 {
+		logger.Warn("fingerprint store cannot be scanned: removal feedback disabled")
+		cfg.RemovalCheck = -1
 	}
 	return &Poller{cfg: cfg, tq: tq, store: store, cursor: cursor, logger: logger, now: time.Now}, nil
 }
@@ -106,7 +130,7 @@ func (p *Poller) Poll(ctx context.Context) ([]events.Feedback, error) {
 	for _, id := range pos.IDs {
 		seen[seenKey{id, pos.UpdatedAt.Unix()}] = true
 	}
-	next := Position{UpdatedAt: pos.UpdatedAt, IDs: slices.Clone(pos.IDs)}
+	next := Position{UpdatedAt: pos.UpdatedAt, IDs: slices.Clone(pos.IDs), RemovalCursor: pos.RemovalCursor}
 	var changed []threatq.Indicator
 	since, offset := pos.UpdatedAt, 0
 pages:
@@ -127,7 +151,7 @@ pages:
 				last = in.UpdatedAt
 			}
 			if in.UpdatedAt.After(next.UpdatedAt) {
-				next = Position{UpdatedAt: in.UpdatedAt}
+				next = Position{UpdatedAt: in.UpdatedAt, RemovalCursor: next.RemovalCursor}
 			}
 			sk := seenKey{in.ID, in.UpdatedAt.Unix()}
 			if seen[sk] {
@@ -159,6 +183,12 @@ pages:
 	if err != nil {
 		return nil, err
 	}
+	removed, nextScan, err := p.checkRemoved(ctx, pos.RemovalCursor, recs)
+	if err != nil {
+		return nil, err
+	}
+	fbs = append(fbs, removed...)
+	next.RemovalCursor = nextScan
 	p.staged = &staged{pos: next, recs: recs}
 	return fbs, nil
 }
@@ -235,6 +265,81 @@ func (p *Poller) compare(ctx context.Context, changed []threatq.Indicator) ([]ev
 		recs[k] = rec
 	}
 	return out, recs, nil
+}
+
+// checkRemoved looks up the next slice of Vigil's recorded indicators by ThreatQ id and reports
+// those ThreatQ no longer has (once: the record is marked Removed in recs). It returns the scan
+// cursor to save with the poll position.
+func (p *Poller) checkRemoved(ctx context.Context, cursor string, recs map[string]writer.Record) ([]events.Feedback, string, error) {
+	if p.cfg.RemovalCheck < 0 {
+		return nil, cursor, nil
+	}
+	slice, next, err := p.store.(Scanner).ScanMany(ctx, cursor, p.cfg.RemovalCheck)
+	if err != nil {
+		return nil, "", fmt.Errorf("scan vigil decisions: %w", err)
+	}
+	keys := make([]string, 0, len(slice))
+	for k, rec := range slice {
+		if rec.ThreatQID != 0 && !rec.Removed {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	gone := make([]bool, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(removalLookups)
+	for i, k := range keys {
+		g.Go(func() error {
+			_, err := p.tq.GetByID(gctx, slice[k].ThreatQID)
+			switch {
+			case errors.Is(err, threatq.ErrNotFound):
+				gone[i] = true
+			case err != nil:
+				return fmt.Errorf("check indicator %d: %w", slice[k].ThreatQID, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, "", err
+	}
+	var out []events.Feedback
+	at := p.now().UTC()
+	for i, k := range keys {
+		if !gone[i] {
+			continue
+		}
+		rec := slice[k]
+		if staged, ok := recs[k]; ok {
+			rec = staged
+		}
+		ind, ok := indicatorOf(k)
+		if !ok {
+			continue
+		}
+		out = append(out, events.Feedback{
+			Indicator:     ind,
+			ThreatQID:     rec.ThreatQID,
+			Kind:          KindRemoved,
+			NewScore:      -1,
+			Reason:        "indicator deleted from ThreatQ",
+			VigilAction:   rec.Action,
+			VigilPriority: rec.Priority,
+			ChangedAt:     at,
+		})
+		rec.Removed = true
+		recs[k] = rec
+	}
+	return out, next, nil
+}
+
+// indicatorOf splits a store key "type:value" back into the indicator.
+func indicatorOf(key string) (events.Indicator, bool) {
+	typ, value, ok := strings.Cut(key, ":")
+	if !ok || typ == "" || value == "" {
+		return events.Indicator{}, false
+	}
+	return events.Indicator{Type: typ, Value: value}, true
 }
 
 func scoreText(s float64) string {

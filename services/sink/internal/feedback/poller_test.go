@@ -3,6 +3,8 @@ package feedback
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -29,6 +31,7 @@ type env struct {
 	w      *writer.Writer
 	cursor *MemoryCursor
 	clock  *clock
+	url    string
 }
 
 func newEnv(t *testing.T, seed uint64) *env {
@@ -50,7 +53,7 @@ func newEnv(t *testing.T, seed uint64) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{emu: emu, tq: tq, store: store, w: w, cursor: &MemoryCursor{}, clock: clk}
+	return &env{emu: emu, tq: tq, store: store, w: w, cursor: &MemoryCursor{}, clock: clk, url: srv.URL}
 }
 
 func (e *env) poller(t *testing.T) *Poller {
@@ -202,5 +205,117 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 	if pos, _ := e.cursor.Load(t.Context()); pos.UpdatedAt.IsZero() {
 		t.Fatal("Run never committed a cursor")
+	}
+}
+
+// deleteIndicator deletes an indicator in the emulator as an analyst would (DELETE /api/indicators/{id}).
+func (e *env) deleteIndicator(t *testing.T, value string) int64 {
+	t.Helper()
+	in, ok := e.emu.Lookup("IP Address", value)
+	if !ok {
+		t.Fatalf("%s not in the emulator", value)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, fmt.Sprintf("%s/api/indicators/%d", e.url, in.ID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.emu.IssueToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE indicator %d: %d", in.ID, resp.StatusCode)
+	}
+	return int64(in.ID)
+}
+
+func TestRemovalReportedOnceAcrossRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 4)
+	values := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4", "203.0.113.5"}
+	for _, v := range values {
+		e.write(t, v, events.VerdictBlock)
+	}
+	e.clock.Add(time.Minute)
+	newPoller := func() *Poller {
+		p, err := New(Config{PageSize: 2, Settle: 10 * time.Second, StartAt: e.clock.Now().Add(-time.Hour), RemovalCheck: 2}, e.tq, e.store, e.cursor, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.now = e.clock.Now
+		return p
+	}
+	p := newPoller()
+	// A full round of the removal check (5 records, 2 per poll) with nothing deleted: no feedback.
+	for range 3 {
+		if got := pollAll(t, p); len(got) != 0 {
+			t.Fatalf("feedback with nothing deleted: %+v", got)
+		}
+	}
+	id := e.deleteIndicator(t, "203.0.113.4")
+	var got []events.Feedback
+	for range 3 { // one full round finds it
+		got = append(got, pollAll(t, p)...)
+	}
+	if len(got) != 1 {
+		t.Fatalf("feedback after a delete = %+v, want one removal", got)
+	}
+	fb := got[0]
+	if fb.Kind != KindRemoved || fb.ThreatQID != id || fb.Indicator != (events.Indicator{Type: events.TypeIPv4, Value: "203.0.113.4"}) ||
+		fb.VigilAction != events.VerdictBlock || fb.VigilPriority != 8 || fb.NewScore != -1 {
+		t.Fatalf("removal feedback = %+v", fb)
+	}
+	// Next rounds and a restarted poller over the same store and cursor: not reported again.
+	for range 3 {
+		if got := pollAll(t, p); len(got) != 0 {
+			t.Fatalf("removal reported again: %+v", got)
+		}
+	}
+	p2 := newPoller()
+	for range 3 {
+		if got := pollAll(t, p2); len(got) != 0 {
+			t.Fatalf("removal reported again after restart: %+v", got)
+		}
+	}
+}
+
+func TestRemovalCursorOnlyAfterPublish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 5)
+	e.write(t, "203.0.113.1", events.VerdictBlock)
+	e.clock.Add(time.Minute)
+	e.deleteIndicator(t, "203.0.113.1")
+	p := e.poller(t)
+	boom := errors.New("kafka down")
+	if err := p.runOnce(t.Context(), func(context.Context, []events.Feedback) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("runOnce = %v", err)
+	}
+	if recs, _ := e.store.GetMany(t.Context(), []string{"ipv4:203.0.113.1"}); recs["ipv4:203.0.113.1"].Removed {
+		t.Fatal("record marked removed despite failed publish")
+	}
+	got := pollAll(t, p)
+	if len(got) != 1 || got[0].Kind != KindRemoved {
+		t.Fatalf("feedback after failed publish = %+v, want the removal again", got)
+	}
+	if got := pollAll(t, p); len(got) != 0 {
+		t.Fatalf("removal reported twice: %+v", got)
+	}
+}
+
+func TestRemovalCheckDisabled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 6)
+	e.write(t, "203.0.113.1", events.VerdictBlock)
+	e.clock.Add(time.Minute)
+	e.deleteIndicator(t, "203.0.113.1")
+	p, err := New(Config{Settle: 10 * time.Second, RemovalCheck: -1}, e.tq, e.store, e.cursor, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.now = e.clock.Now
+	if got := pollAll(t, p); len(got) != 0 {
+		t.Fatalf("removal reported with the check disabled: %+v", got)
 	}
 }
