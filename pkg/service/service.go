@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,6 +54,7 @@ type Common struct {
 	ShutdownTimeout  time.Duration
 	MaxBatch         int
 	SchemaRegistry   string // Confluent-compatible Schema Registry URL; empty: Avro single-object encoding
+	MemoryLimit      int64  // Go soft memory limit in bytes (0: off)
 	Kafka            stream.KafkaConfig
 	Redis            RedisConfig
 }
@@ -70,6 +72,7 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		MaxBatch:         e.Int("VIGIL_MAX_BATCH", 500),
 		SchemaRegistry:   e.String("VIGIL_SCHEMA_REGISTRY_URL", ""),
+		MemoryLimit:      int64(e.Int("VIGIL_MEMORY_LIMIT_MIB", 128)) << 20,
 		Kafka:            stream.LoadKafka(e, svc),
 		Redis: RedisConfig{
 			Addr:       e.String("VIGIL_REDIS_ADDR", ""),
@@ -87,6 +90,9 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 100000 {
 		e.Fail("VIGIL_MAX_BATCH", fmt.Sprint(c.MaxBatch), "must be between 1 and 100000")
+	}
+	if c.MemoryLimit < 0 {
+		e.Fail("VIGIL_MEMORY_LIMIT_MIB", fmt.Sprint(c.MemoryLimit>>20), "must be >= 0 (0 turns the limit off)")
 	}
 	if c.ShutdownTimeout == 0 {
 		e.Fail("VIGIL_SHUTDOWN_TIMEOUT", "0", "must be positive")
@@ -131,10 +137,20 @@ func Start(c Common) (*Deps, error) {
 			return nil, fmt.Errorf("schema registry %s: %w", c.SchemaRegistry, err)
 		}
 	}
-	tracer := kotel.NewTracer(kotel.TracerProvider(tel.TracerProvider), kotel.ConsumerGroup(c.Group))
+	if c.MemoryLimit > 0 {
+		// a soft limit: the GC works harder near it instead of letting the heap double (GOGC)
+		debug.SetMemoryLimit(c.MemoryLimit)
+	}
 	meter := kotel.NewMeter(kotel.MeterProvider(tel.MeterProvider))
-	return &Deps{Common: c, Tel: tel, Log: tel.Logger, Serde: serde,
-		Kotel: kotel.NewKotel(kotel.WithTracer(tracer), kotel.WithMeter(meter)), Tracer: tracer}, nil
+	d := &Deps{Common: c, Tel: tel, Log: tel.Logger, Serde: serde}
+	if c.TraceFile == "" && c.TraceSampleRatio == 0 {
+		// tracing off: no per-record spans or header injection (they cost allocations on the hot path)
+		d.Kotel = kotel.NewKotel(kotel.WithMeter(meter))
+		return d, nil
+	}
+	d.Tracer = kotel.NewTracer(kotel.TracerProvider(tel.TracerProvider), kotel.ConsumerGroup(c.Group))
+	d.Kotel = kotel.NewKotel(kotel.WithTracer(d.Tracer), kotel.WithMeter(meter))
+	return d, nil
 }
 
 // RunnerConfig returns a runner configuration with the common Kafka settings, metrics and tracing.
