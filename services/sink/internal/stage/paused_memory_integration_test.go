@@ -136,7 +136,7 @@ func TestIntegrationPausedMemoryBounded(t *testing.T) {
 		pauses := rg.st.Debug().Pauses
 		waitFor(t, 20*time.Second, "the sink to pause again", func() bool { return rg.st.Debug().Pauses >= pauses+2 })
 		sampler.reset() // measure the paused state, not the test's own producing
-		for range 6 { // 1.5 s paused with this backlog; nothing past the outage is committed
+		for range 6 {   // 1.5 s paused with this backlog; nothing past the outage is committed
 			if c := rg.committed(t); c != warm {
 				t.Fatalf("committed %d during the outage, want %d", c, warm)
 			}
