@@ -165,40 +165,44 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
+	// Each record's indicator key is computed once; per-key data lives in
+	// slices indexed by the key's position in keys.
 	keys := make([]string, 0, len(batch))
-	last := make(map[string]int, len(batch)) // indicator key -> index of its last record
+	pos := make(map[string]int, len(batch)) // indicator key -> position in keys
+	recKey := make([]int, len(batch))       // record index -> position in keys
+	lastRec := make([]int, 0, len(batch))   // position in keys -> index of its last record
 	for i := range batch {
 		k := batch[i].Observation.Indicator.Key()
-		if _, ok := last[k]; !ok {
+		ki, ok := pos[k]
+		if !ok {
+			ki = len(keys)
+			pos[k] = ki
 			keys = append(keys, k)
+			lastRec = append(lastRec, i)
 		}
-		last[k] = i
+		recKey[i] = ki
+		lastRec[ki] = i
 	}
 	priors, err := c.store.Priors(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
-	prevs := make(map[string]*policy.Previous, len(keys))
-	allows := make(map[string]*state.AllowEntry, len(keys))
-	for i, k := range keys {
+	prevs := make([]*policy.Previous, len(keys))
+	for i := range keys {
 		if priors[i].HasVerdict {
-			prevs[k] = previous(priors[i].Verdict)
-		}
-		if priors[i].Allow != nil {
-			allows[k] = priors[i].Allow
+			prevs[i] = previous(priors[i].Verdict)
 		}
 	}
 	p := c.policy.Load()
 	now := c.now()
 	var out []events.Verdict
 	for i := range batch {
-		e := &batch[i]
-		k := e.Observation.Indicator.Key()
-		if last[k] != i {
+		ki := recKey[i]
+		if lastRec[ki] != i {
 			continue
 		}
-		v := evaluate(p, c.lists, c.assets, e, sums[i], prevs[k], allows[k], now)
-		if p.ShouldEmit(v, prevs[k]) {
+		v := evaluate(p, c.lists, c.assets, &batch[i], sums[i], prevs[ki], priors[ki].Allow, now)
+		if p.ShouldEmit(v, prevs[ki]) {
 			out = append(out, v)
 		}
 	}

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -93,7 +92,7 @@ func yesNo(b bool) string {
 
 // evidence returns the weighted contributions of one input.
 func (p *Policy) evidence(in Input) []events.Reason {
-	var rs []events.Reason
+	rs := make([]events.Reason, 0, 16)
 	add := func(code, text string, w float64) {
 		if w != 0 {
 			rs = append(rs, events.Reason{Code: code, Text: text, Weight: w})
@@ -117,28 +116,37 @@ func (p *Policy) evidence(in Input) []events.Reason {
 		}
 	}
 	if len(x.OpenPorts) > 0 {
-		add(CodeOpenPorts, fmt.Sprintf("%s=%d", CodeOpenPorts, len(x.OpenPorts)), ev.OpenPorts)
+		add(CodeOpenPorts, CodeOpenPorts+"="+strconv.Itoa(len(x.OpenPorts)), ev.OpenPorts)
 	}
 	if cve, ok := criticalCVE(x, ev.CVSSThreshold); ok {
-		add(CodeCriticalCVE, fmt.Sprintf("%s=%s(%.1f)", CodeCriticalCVE, cve.ID, cve.CVSS), ev.CriticalCVE)
+		add(CodeCriticalCVE, CodeCriticalCVE+"="+cve.ID+"("+strconv.FormatFloat(cve.CVSS, 'f', 1, 64)+")", ev.CriticalCVE)
 	}
 	if x.AbuseConfidence >= 0 && ev.AbuseIPDB.Weight != 0 && float64(x.AbuseConfidence) >= ev.AbuseIPDB.Min && (x.AbuseConfidence > 0 || ev.AbuseIPDB.Min > 0) {
-		add(CodeAbuseIPDB, fmt.Sprintf("%s=%d", CodeAbuseIPDB, x.AbuseConfidence), ev.AbuseIPDB.Weight)
+		add(CodeAbuseIPDB, CodeAbuseIPDB+"="+strconv.FormatInt(int64(x.AbuseConfidence), 10), ev.AbuseIPDB.Weight)
 	}
 	if c := x.GreyNoiseClass; c != "" {
 		add(CodeGreyNoise, CodeGreyNoise+"="+c, ev.GreyNoise[c])
 	}
 	t, s := p.Scoring.Telemetry, in.Summary
-	add(CodeSightings, fmt.Sprintf("%s=%d", CodeSightings, s.Count24h), t.Sightings24h.apply(s.Count24h))
-	add(CodeAssets, fmt.Sprintf("%s=%d", CodeAssets, s.DistinctAssets), t.DistinctAssets.apply(s.DistinctAssets))
+	if w := t.Sightings24h.apply(s.Count24h); w != 0 {
+		add(CodeSightings, CodeSightings+"="+strconv.FormatInt(s.Count24h, 10), w)
+	}
+	if w := t.DistinctAssets.apply(s.DistinctAssets); w != 0 {
+		add(CodeAssets, CodeAssets+"="+strconv.FormatInt(s.DistinctAssets, 10), w)
+	}
 	if in.Asset != nil {
 		add(CodeAssetCriticality, CodeAssetCriticality+"="+in.Asset.Criticality, t.AssetCriticality[in.Asset.Criticality])
 	}
 	if s.MaxSeverity > 0 {
-		add(CodeIDSSeverity, fmt.Sprintf("%s=%d", CodeIDSSeverity, s.MaxSeverity), t.IDSSeverity[s.MaxSeverity])
+		if w := t.IDSSeverity[s.MaxSeverity]; w != 0 {
+			add(CodeIDSSeverity, CodeIDSSeverity+"="+strconv.FormatInt(int64(s.MaxSeverity), 10), w)
+		}
 	}
 	if s.Count > 0 && s.Blocked == s.Count {
 		add(CodeAllBlocked, CodeAllBlocked+"=Yes", t.AllBlocked)
+	}
+	if len(rs) == 0 {
+		return nil
 	}
 	return rs
 }
@@ -149,9 +157,8 @@ func criticalCVE(x events.Exposure, threshold float64) (events.CVE, bool) {
 	if threshold <= 0 {
 		return events.CVE{}, false
 	}
-	open := map[int32]bool{}
-	for _, pt := range x.OpenPorts {
-		open[pt.Port] = true
+	open := func(port int32) bool {
+		return slices.ContainsFunc(x.OpenPorts, func(pt events.Port) bool { return pt.Port == port })
 	}
 	for _, c := range x.CVEs {
 		if c.CVSS < threshold {
@@ -161,7 +168,7 @@ func criticalCVE(x events.Exposure, threshold float64) (events.CVE, bool) {
 			return c, true
 		}
 		for _, pt := range c.Ports {
-			if open[pt] {
+			if open(pt) {
 				return c, true
 			}
 		}
@@ -220,7 +227,7 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 		if age := in.Now.Sub(in.LastObserved); age > 0 && score > 0 {
 			f := math.Pow(0.5, float64(age)/float64(hl))
 			if f < 0.999 {
-				d.reasons = append(d.reasons, events.Reason{Code: CodeDecay, Text: fmt.Sprintf("decay=%.2f(age %s)", f, age.Round(time.Minute)), Weight: score*f - score})
+				d.reasons = append(d.reasons, events.Reason{Code: CodeDecay, Text: "decay=" + strconv.FormatFloat(f, 'f', 2, 64) + "(age " + age.Round(time.Minute).String() + ")", Weight: score*f - score})
 				score *= f
 				withoutAnnotateOnly *= f
 			}
@@ -319,29 +326,39 @@ func (p *Policy) Evaluate(in Input) events.Verdict {
 	}
 	v.Tags = []string{"vigil", "vigil:" + d.action, "vigil-level:" + d.level.Name}
 	v.Attributes = p.attributes(in, v)
-	v.Description = fmt.Sprintf("Vigil %s (priority %d, %s) under policy %s: %s", d.action, d.priority, d.level.Name, p.Version, reasonTexts(v.Reasons, 6))
+	v.Description = "Vigil " + d.action + " (priority " + strconv.FormatInt(int64(d.priority), 10) + ", " + d.level.Name + ") under policy " + p.Version + ": " + reasonTexts(v.Reasons, 6)
 	return v
 }
 
 func reasonTexts(rs []events.Reason, n int) string {
-	var parts []string
-	for i, r := range rs {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("+%d more", len(rs)-n))
-			break
-		}
-		parts = append(parts, r.Text)
-	}
-	if len(parts) == 0 {
+	if len(rs) == 0 {
 		return "no evidence"
 	}
-	return strings.Join(parts, ", ")
+	size := 16 // room for the "+N more" suffix
+	for i := range min(n, len(rs)) {
+		size += len(rs[i].Text) + 2
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if i == n {
+			b.WriteByte('+')
+			b.WriteString(strconv.Itoa(len(rs) - n))
+			b.WriteString(" more")
+			break
+		}
+		b.WriteString(r.Text)
+	}
+	return b.String()
 }
 
 // attributes are the facts written to ThreatQ.
 func (p *Policy) attributes(in Input, v events.Verdict) []events.Attribute {
 	x := in.Enrichment.Exposure
-	var a []events.Attribute
+	a := make([]events.Attribute, 0, 26)
 	add := func(name, value string) {
 		if value != "" {
 			a = append(a, events.Attribute{Name: name, Value: value})
@@ -356,18 +373,29 @@ func (p *Policy) attributes(in Input, v events.Verdict) []events.Attribute {
 	add("Hosting", yesNo(x.Hosting))
 	add("Cloud", yesNo(x.Cloud))
 	add("Scanner", yesNo(x.Scanner))
-	var ports []string
-	for _, pt := range x.OpenPorts {
-		ports = append(ports, fmt.Sprintf("%d/%s", pt.Port, pt.Protocol))
+	var b []byte
+	for i, pt := range x.OpenPorts {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = strconv.AppendInt(b, int64(pt.Port), 10)
+		b = append(b, '/')
+		b = append(b, pt.Protocol...)
 	}
-	add("Open Ports", strings.Join(ports, ", "))
-	var cves []string
-	for _, c := range x.CVEs {
-		cves = append(cves, fmt.Sprintf("%s (%.1f)", c.ID, c.CVSS))
+	add("Open Ports", string(b))
+	b = b[:0]
+	for i, c := range x.CVEs {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, c.ID...)
+		b = append(b, " ("...)
+		b = strconv.AppendFloat(b, c.CVSS, 'f', 1, 64)
+		b = append(b, ')')
 	}
-	add("CVEs", strings.Join(cves, ", "))
+	add("CVEs", string(b))
 	if x.ASN > 0 {
-		add("ASN", strings.TrimSpace(fmt.Sprintf("AS%d %s", x.ASN, x.ASName)))
+		add("ASN", strings.TrimSpace("AS"+strconv.FormatInt(x.ASN, 10)+" "+x.ASName))
 	}
 	add("Country", x.Country)
 	if x.AbuseConfidence >= 0 && (x.AbuseConfidence > 0 || slices.ContainsFunc(in.Enrichment.Results, func(r events.ProviderResult) bool { return r.Provider == "abuseipdb" })) {
@@ -378,14 +406,20 @@ func (p *Policy) attributes(in Input, v events.Verdict) []events.Attribute {
 	add("Sightings", strconv.FormatInt(s.Count, 10))
 	add("Sightings 24h", strconv.FormatInt(s.Count24h, 10))
 	add("Distinct Assets", strconv.FormatInt(s.DistinctAssets, 10))
-	add("Blocked Share", fmt.Sprintf("%.2f", s.BlockedShare))
-	var codes []string
-	for _, r := range v.Reasons {
-		if !slices.Contains(codes, r.Code) {
-			codes = append(codes, r.Code)
+	add("Blocked Share", strconv.FormatFloat(s.BlockedShare, 'f', 2, 64))
+	b = b[:0]
+	codes := 0
+	for i, r := range v.Reasons {
+		if slices.ContainsFunc(v.Reasons[:i], func(q events.Reason) bool { return q.Code == r.Code }) {
+			continue
 		}
+		if codes > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, r.Code...)
+		codes++
 	}
-	add("Vigil Reason Codes", strings.Join(codes, ", "))
+	add("Vigil Reason Codes", string(b))
 	add("Vigil Priority Level", v.Level)
 	add("Vigil Action", v.Action)
 	add("Vigil Policy Version", v.PolicyVersion)
