@@ -73,3 +73,49 @@ func TestDecodeRejectsGarbageAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeReusesNothingVisible decodes a rich entry and then a sparse one: the pooled scratch space must
+// not leak the first entry's ports, tags, CVE ports or fields into the second, nor change the first.
+func TestDecodeReusesNothingVisible(t *testing.T) {
+	now := time.Now().Truncate(time.Millisecond).UTC()
+	rich := Entry{Status: events.StatusOK, Fields: map[string]string{"k": "v"}, FetchedAt: now, TTL: time.Hour,
+		Exposure: events.Exposure{
+			OpenPorts: []events.Port{{Port: 22, Protocol: "tcp", Service: "ssh", Version: "9", Vulnerable: true, Tags: []string{"a"}}, {Port: 80}},
+			CVEs:      []events.CVE{{ID: "CVE-1", CVSS: 9.8, Ports: []int32{22}}},
+		}}
+	sparse := Entry{Status: events.StatusOK, FetchedAt: now, TTL: time.Hour,
+		Exposure: events.Exposure{OpenPorts: []events.Port{{Port: 443}}, CVEs: []events.CVE{{ID: "CVE-2"}}}}
+	rawRich, err := encode(rich)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawSparse, err := encode(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := decode(rawRich)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		got, err := decode(rawSparse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := got.Exposure.OpenPorts; len(p) != 1 || p[0].Port != 443 || p[0].Protocol != "" || p[0].Vulnerable || p[0].Tags != nil {
+			t.Fatalf("sparse ports %+v", p)
+		}
+		if c := got.Exposure.CVEs; len(c) != 1 || c[0].ID != "CVE-2" || c[0].CVSS != 0 || c[0].Ports != nil {
+			t.Fatalf("sparse cves %+v", c)
+		}
+		if got.Fields != nil {
+			t.Fatalf("sparse fields %v", got.Fields)
+		}
+	}
+	if p := first.Exposure.OpenPorts; len(p) != 2 || p[0].Service != "ssh" || len(p[0].Tags) != 1 || p[0].Tags[0] != "a" || p[1].Port != 80 {
+		t.Fatalf("first entry changed: %+v", p)
+	}
+	if c := first.Exposure.CVEs; len(c) != 1 || c[0].ID != "CVE-1" || len(c[0].Ports) != 1 || first.Fields["k"] != "v" {
+		t.Fatalf("first entry changed: %+v %v", c, first.Fields)
+	}
+}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/pkg/events"
@@ -94,12 +95,27 @@ func encode(e Entry) ([]byte, error) {
 	return json.Marshal(w)
 }
 
+// wirePool recycles decode scratch space: the wireEntry and its port and CVE arrays (which decode copies out
+// of, so they are never handed to callers). Fields and Categories are handed out and never reused.
+var wirePool = sync.Pool{New: func() any { return new(wireEntry) }}
+
+// release zeroes w, keeping only the emptied port and CVE arrays, and returns it to the pool. Elements are
+// zeroed because encoding/json decodes into existing elements without clearing omitted fields.
+func release(w *wireEntry) {
+	ports, cves := w.Exposure.OpenPorts, w.Exposure.CVEs
+	clear(ports[:cap(ports)])
+	clear(cves[:cap(cves)])
+	*w = wireEntry{Exposure: wireExposure{OpenPorts: ports[:0], CVEs: cves[:0]}}
+	wirePool.Put(w)
+}
+
 func decode(raw []byte) (Entry, error) {
-	var w wireEntry
-	if err := json.Unmarshal(raw, &w); err != nil {
+	w := wirePool.Get().(*wireEntry)
+	defer release(w)
+	if err := json.Unmarshal(raw, w); err != nil {
 		return Entry{}, err
 	}
-	x := w.Exposure
+	x := &w.Exposure
 	e := Entry{
 		Status:    w.Status,
 		Fields:    w.Fields,
@@ -113,11 +129,17 @@ func decode(raw []byte) (Entry, error) {
 			FirstSeen: fromMillis(x.FirstSeen), LastSeen: fromMillis(x.LastSeen),
 		},
 	}
-	for _, p := range x.OpenPorts {
-		e.Exposure.OpenPorts = append(e.Exposure.OpenPorts, events.Port(p))
+	if len(x.OpenPorts) > 0 {
+		e.Exposure.OpenPorts = make([]events.Port, len(x.OpenPorts))
+		for i, p := range x.OpenPorts {
+			e.Exposure.OpenPorts[i] = events.Port(p)
+		}
 	}
-	for _, c := range x.CVEs {
-		e.Exposure.CVEs = append(e.Exposure.CVEs, events.CVE(c))
+	if len(x.CVEs) > 0 {
+		e.Exposure.CVEs = make([]events.CVE, len(x.CVEs))
+		for i, c := range x.CVEs {
+			e.Exposure.CVEs[i] = events.CVE(c)
+		}
 	}
 	if !e.Cacheable() {
 		return Entry{}, ErrNotCacheable

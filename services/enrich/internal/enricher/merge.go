@@ -22,10 +22,12 @@ import (
 //   - FirstSeen: earliest non-zero; LastSeen: latest.
 func merge(mc MergeConfig, ocs []outcome) events.Exposure {
 	x := events.Exposure{AbuseConfidence: -1}
-	ok := make([]outcome, 0, len(ocs))
-	for _, oc := range ocs {
-		if oc.res.Status == events.StatusOK {
-			ok = append(ok, oc)
+	// Pointers into ocs (outcomes are large); the buffer keeps the usual few providers off the heap.
+	var buf [8]*outcome
+	ok := buf[:0]
+	for i := range ocs {
+		if ocs[i].res.Status == events.StatusOK {
+			ok = append(ok, &ocs[i])
 		}
 	}
 	rank := func(name string) int {
@@ -35,13 +37,13 @@ func merge(mc MergeConfig, ocs []outcome) events.Exposure {
 		return len(mc.NetworkPreference)
 	}
 	// ocs are in provider-name order; a stable sort by preference keeps name order among the rest.
-	slices.SortStableFunc(ok, func(a, b outcome) int { return rank(a.res.Provider) - rank(b.res.Provider) })
+	slices.SortStableFunc(ok, func(a, b *outcome) int { return rank(a.res.Provider) - rank(b.res.Provider) })
 
 	ports := map[int32]*events.Port{}
 	cves := map[string]*events.CVE{}
 	cats := map[string]bool{}
 	for _, oc := range ok {
-		p := oc.exp
+		p := &oc.exp
 		x.Malicious = x.Malicious || p.Malicious
 		x.VPN = x.VPN || p.VPN
 		x.Proxy = x.Proxy || p.Proxy
