@@ -72,7 +72,7 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		MaxBatch:         e.Int("VIGIL_MAX_BATCH", 500),
 		SchemaRegistry:   e.String("VIGIL_SCHEMA_REGISTRY_URL", ""),
-		MemoryLimit:      int64(e.Int("VIGIL_MEMORY_LIMIT_MIB", 128)) << 20,
+		MemoryLimit:      int64(e.Int("VIGIL_MEMORY_LIMIT_MIB", 0)) << 20,
 		Kafka:            stream.LoadKafka(e, svc),
 		Redis: RedisConfig{
 			Addr:       e.String("VIGIL_REDIS_ADDR", ""),
