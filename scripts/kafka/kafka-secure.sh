@@ -42,6 +42,8 @@ BROKER_USER="vigil-broker"
 
 log() { printf 'kafka-secure.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=scripts/kafka/lib.sh
+source "${SCRIPT_DIR}/lib.sh"
 
 usage() {
   cat >&2 <<EOF
@@ -57,16 +59,6 @@ EOF
 }
 
 # build_kready (re)builds the readiness probe when its sources are newer.
-build_kready() {
-  local src="${REPO_ROOT}/pkg/cmd/kready"
-  if [[ -x "${KREADY_BIN}" ]] &&
-    [[ -z "$(find "${src}" "${REPO_ROOT}/pkg/stream" -name '*.go' -newer "${KREADY_BIN}" -print -quit)" ]]; then
-    return 0
-  fi
-  command -v go >/dev/null || die "go not found; needed to build pkg/cmd/kready"
-  mkdir -p "$(dirname "${KREADY_BIN}")"
-  (cd "${REPO_ROOT}/pkg" && go build -o "${KREADY_BIN}" ./cmd/kready) || die "go build pkg/cmd/kready"
-}
 
 kready_args() {
   printf '%s\0' -brokers "${HOST}:${PORT}" -tls-ca "${CA_FILE}" \
@@ -182,41 +174,6 @@ VIGIL_KAFKA_TLS=true
 VIGIL_KAFKA_TLS_CA_FILE=${CA_FILE}
 EOF
   )
-}
-
-running_pid() {
-  [[ -f "${PID_FILE}" ]] || return 1
-  local pid
-  pid="$(cat "${PID_FILE}")"
-  if [[ "${pid}" =~ ^[0-9]+$ ]] && kill -0 "${pid}" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -qF "kafka.Kafka ${PROPS_FILE}"; then
-    printf '%s\n' "${pid}"
-    return 0
-  fi
-  rm -f "${PID_FILE}"
-  return 1
-}
-
-port_busy() {
-  (exec 3<>"/dev/tcp/${HOST}/$1") 2>/dev/null
-}
-
-show_logs_tail() {
-  local f
-  for f in "${OUT_FILE}" "${SERVER_LOG}"; do
-    if [[ -s "${f}" ]]; then
-      log "last 50 lines of ${f}:"
-      tail -n 50 "${f}" >&2
-    fi
-  done
-}
-
-java_cmd() {
-  printf '%s\0' java "-Xmx${HEAP}" -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Djava.awt.headless=true \
-    "-Dkafka.logs.dir=${LOG_DIR}" \
-    "-Dlog4j2.configurationFile=${SCRIPT_DIR}/log4j2.properties" \
-    -cp "${LIBS_DIR}/*"
 }
 
 format_storage() {
@@ -346,12 +303,6 @@ status_broker() {
   fi
   echo "kafka-secure: running (pid ${pid}) but not answering on ${HOST}:${PORT}"
   return 1
-}
-
-with_lock() {
-  mkdir -p "${CACHE_DIR}"
-  exec 9>"${LOCK_FILE}"
-  flock -w 300 9 || die "could not take ${LOCK_FILE}"
 }
 
 # clean_run_dir deletes everything but the logs (secrets, CA key, data) of a stopped broker.
