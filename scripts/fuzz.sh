@@ -33,5 +33,6 @@ for f in $(go test -list 'Fuzz.*' "$pkg" | grep '^Fuzz'); do
     exit 1
   fi
   echo "fuzz $f: engine artefact (the written input passes as a test; removed): $(printf '%s\n' "$out" | grep -m1 'fuzzing process' || true)"
+  # shellcheck disable=SC2086 # one path per line, no spaces
   rm -f $new
 done
