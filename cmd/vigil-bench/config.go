@@ -28,6 +28,8 @@ type config struct {
 	LatencyDrain    time.Duration
 	RSSTimeout      time.Duration
 	Distinct        int
+	Mix             string  // record mix of the end-to-end and latency runs: zipf or uniform
+	ZipfS           float64 // zipf exponent
 	RSSDistinct     int
 	LatencyRate     int
 	LatencyDuration time.Duration
@@ -58,6 +60,8 @@ func loadConfig(args []string, e *envconf.Env, stderr io.Writer) (config, error)
 	fs.DurationVar(&c.LatencyDrain, "latency-drain", 0, "longest wait, after the latency phase stops producing, for its records to reach ThreatQ (default 60s; quick 25s)")
 	fs.DurationVar(&c.RSSTimeout, "rss-timeout", 0, "cap on the peak-RSS run; the indicators processed by then are reported (default 120s; quick 30s)")
 	fs.IntVar(&c.Distinct, "distinct", 0, "distinct indicators in the stage and end-to-end runs (default records/10)")
+	fs.StringVar(&c.Mix, "mix", mixZipf, "which pool indicator each raw record of the end-to-end and latency runs carries: zipf (heavy-tailed popularity, as in real traffic) or uniform (round robin)")
+	fs.Float64Var(&c.ZipfS, "zipf-s", 1.05, "zipf exponent (> 1) of -mix zipf")
 	fs.IntVar(&c.RSSDistinct, "rss-distinct", 0, "distinct indicators (= raw records) in the peak-RSS run (default 1000000; quick 100000)")
 	fs.IntVar(&c.LatencyRate, "latency-rate", 5000, "records/s produced steadily in the latency phase")
 	fs.DurationVar(&c.LatencyDuration, "latency-duration", 0, "length of the latency phase (default 20s; quick 10s)")
@@ -164,6 +168,9 @@ func (c config) validate() error {
 	}
 	if c.Distinct > c.Records || c.Distinct > c.E2ERecords {
 		errs = append(errs, errors.New("-distinct must not exceed -records or -e2e-records"))
+	}
+	if _, err := newRecordMix(c.Mix, c.ZipfS, 1, 0); err != nil {
+		errs = append(errs, fmt.Errorf("-mix/-zipf-s: %w", err))
 	}
 	if c.LatencyRate < 1 {
 		errs = append(errs, errors.New("-latency-rate must be positive"))

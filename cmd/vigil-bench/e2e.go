@@ -88,9 +88,16 @@ func (b *bench) runE2E(ctx context.Context) error {
 	}
 	pool := b.pool(b.cfg.Distinct)
 	if b.cfg.Phases["e2e"] {
-		if err := b.fillRaw(ctx, t.Raw, pool, b.cfg.E2ERecords); err != nil {
+		mix, err := newRecordMix(b.cfg.Mix, b.cfg.ZipfS, len(pool), b.seed)
+		if err != nil {
 			return b.fail(st, err)
 		}
+		used, err := b.fillRawMix(ctx, t.Raw, pool, b.cfg.E2ERecords, mix)
+		if err != nil {
+			return b.fail(st, err)
+		}
+		b.extraE2E("mix", mix.String())
+		b.extraE2E("distinct_indicators", used)
 	} else {
 		st.Error = "phase not selected"
 	}
@@ -151,19 +158,25 @@ func (b *bench) runE2E(ctx context.Context) error {
 
 func (b *bench) extraE2E(k string, v any) { b.extra(&b.rep.E2E, k, v) }
 
-// runLatency produces fresh indicators at a steady rate with the production time as event
-// time, then measures production → ThreatQ creation per indicator from the emulator's dump,
-// and reads the sink's triage-latency histogram for comparison.
+// runLatency produces raw records at a steady rate, their public addresses drawn by the run's
+// record mix from a pool no earlier phase used, so every indicator is new to the pipeline at its
+// first record. Latency is measured per indicator from the production time of its first record
+// to its creation in the ThreatQ emulator (the time to triage a newly seen indicator), and the
+// sink's triage-latency histogram is read for comparison.
 func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	lat := &b.rep.Latency
-	lat.Method = "per indicator: ThreatQ emulator created_at minus the raw record's production time (fresh IP per record)"
 	rate := b.cfg.LatencyRate
 	n := int(float64(rate) * b.cfg.LatencyDuration.Seconds())
-	pool := b.pool(n)
+	pool := b.pool(min(b.cfg.Distinct, n))
+	mix, err := newRecordMix(b.cfg.Mix, b.cfg.ZipfS, len(pool), b.seed+1)
+	if err != nil {
+		return err
+	}
+	lat.Method = fmt.Sprintf("per new indicator: ThreatQ emulator created_at minus the production time of the first raw record carrying it; records drawn by %s (none seen before)", mix)
 	sinkOps := pl.procs["sink"].opsAddr
 	histBefore, histOK, herr := b.scrapeTriage(ctx, sinkOps)
 
-	produced := make(map[string]time.Time, n)
+	produced := make(map[string]time.Time, len(pool))
 	var failed atomic.Pointer[error]
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -178,8 +191,10 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 		due := min(n, int(time.Since(start).Seconds()*float64(rate)))
 		for ; i < due; i++ {
 			now := time.Now()
-			ip := pool[i]
-			produced[ip] = now
+			ip := pool[mix.pick(i)]
+			if _, ok := produced[ip]; !ok {
+				produced[ip] = now
+			}
 			v := b.templates[i%len(b.templates)].Render(make([]byte, 0, 512), now, ip)
 			b.br.cl.Produce(ctx, &kgo.Record{Topic: pl.t.Raw, Value: v, Timestamp: now}, func(_ *kgo.Record, err error) {
 				if err != nil {
@@ -212,7 +227,8 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	if err := getJSON(ctx, "http://"+b.tqEmu.opsAddr+"/_emulator/dump", &dump); err != nil {
 		return err
 	}
-	samples := make([]float64, 0, n)
+	distinct := len(produced)
+	samples := make([]float64, 0, distinct)
 	acked := 0
 	for _, ind := range dump.Indicators {
 		if t0, ok := produced[ind.Value]; ok {
@@ -225,13 +241,14 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 		samples = append(samples, math.Inf(1)) // never reached ThreatQ
 	}
 	lat.Acked = acked
+	lat.Indicators = distinct
 	if p50, ok := percentile(samples, 0.50); ok && !math.IsInf(p50, 1) {
 		lat.P50 = ptr(round(p50, 1))
 	}
 	if p99, ok := percentile(samples, 0.99); ok && !math.IsInf(p99, 1) {
 		lat.P99 = ptr(round(p99, 1))
 	} else if ok {
-		lat.Error = fmt.Sprintf("%d of %d records never reached ThreatQ; p99 unknown", n-acked, n)
+		lat.Error = fmt.Sprintf("%d of %d new indicators never reached ThreatQ; p99 unknown", distinct-acked, distinct)
 	}
 
 	// the sink's own histogram (coarse buckets), for comparison

@@ -57,6 +57,7 @@ type Latency struct {
 	Method       string   `json:"method"`
 	Produced     int      `json:"produced,omitempty"`
 	Acked        int      `json:"acked,omitempty"`
+	Indicators   int      `json:"new_indicators,omitempty"` // distinct indicators the produced records carried
 	AchievedRate float64  `json:"achieved_rate,omitempty"`
 	HistP50      *float64 `json:"histogram_p50,omitempty"`
 	HistP99      *float64 `json:"histogram_p99,omitempty"`
@@ -296,7 +297,7 @@ func (r *Report) metricsTable() *table {
 	lat := fmt.Sprintf("p50 %s ms, p99 %s ms", fmtNum(r.Latency.P50, 0), fmtNum(r.Latency.P99, 0))
 	ld := r.Latency.Method
 	if r.Latency.Produced > 0 {
-		ld += fmt.Sprintf("; %d produced at %.0f/s, %d acked", r.Latency.Produced, r.Latency.AchievedRate, r.Latency.Acked)
+		ld += fmt.Sprintf("; %d records produced at %.0f/s carrying %d new indicators, %d of them acked by ThreatQ", r.Latency.Produced, r.Latency.AchievedRate, r.Latency.Indicators, r.Latency.Acked)
 	}
 	if r.Latency.HistP50 != nil || r.Latency.HistP99 != nil || r.Latency.HistNote != "" {
 		ld += fmt.Sprintf("; sink histogram p50 %s / p99 %s ms %s", fmtNum(r.Latency.HistP50, 0), fmtNum(r.Latency.HistP99, 0), r.Latency.HistNote)
@@ -329,6 +330,9 @@ func (r *Report) metricsTable() *table {
 // pipelineDetail shows where an end-to-end run spent its time.
 func pipelineDetail(s Stage) string {
 	var parts []string
+	if v, ok := s.Extra["mix"]; ok {
+		parts = append(parts, fmt.Sprintf("records drawn by %v, %v distinct used", v, s.Extra["distinct_indicators"]))
+	}
 	if v, ok := s.Extra["observations"]; ok {
 		parts = append(parts, fmt.Sprintf("%v observations", v))
 	}

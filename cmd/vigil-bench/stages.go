@@ -138,6 +138,19 @@ func (b *bench) fillVerdicts(ctx context.Context, topic string, pool []string, n
 
 // fillRaw produces n Suricata EVE lines, record i using pool[i%len(pool)] as its public address
 // and the production time as its event time.
+// fillRawMix produces n raw records whose public address is drawn from pool by mix (record
+// order), and returns how many distinct pool entries were used.
+func (b *bench) fillRawMix(ctx context.Context, topic string, pool []string, n int, mix *recordMix) (int, error) {
+	seen := make(map[int]struct{}, len(pool))
+	err := b.br.fill(ctx, topic, n, func(i int) ([]byte, []byte, error) {
+		k := mix.pick(i)
+		seen[k] = struct{}{}
+		t := b.templates[i%len(b.templates)]
+		return nil, t.Render(make([]byte, 0, 512), time.Now(), pool[k]), nil
+	})
+	return len(seen), err
+}
+
 func (b *bench) fillRaw(ctx context.Context, topic string, pool []string, n int) error {
 	return b.br.fill(ctx, topic, n, func(i int) ([]byte, []byte, error) {
 		t := b.templates[i%len(b.templates)]
