@@ -20,7 +20,10 @@
 //	VIGIL_THREATQ_TIMEOUT               30s                      per HTTP request
 //	VIGIL_SINK_BATCH_SIZE               500                      indicators per consume call (1–500)
 //	VIGIL_SINK_FLUSH_MAX                10000                    verdicts per flush window (= records per batch)
-//	VIGIL_SINK_FLUSH_INTERVAL           2s                       longest wait to fill a flush window
+//	VIGIL_SINK_FLUSH_INTERVAL           500ms                    longest wait to fill a flush window (bounds the
+//	                                                             latency a verdict gains from coalescing)
+//	VIGIL_SINK_WRITE_CONCURRENCY        8                        indicators updated in parallel after a consume
+//	                                                             (attribute deletes, status, score; 1–64)
 //	VIGIL_SINK_STATUS_MAP               block=Active,alert=Active,review=Review,suppress=Whitelisted,annotate=Active
 //	                                                             verdict action → ThreatQ status; entries
 //	                                                             override the defaults
@@ -191,7 +194,8 @@ func loadWriter(e *envconf.Env) writer.Config {
 	c := writer.Config{
 		BatchSize:       e.Int("VIGIL_SINK_BATCH_SIZE", MaxBatchSize),
 		MaxPending:      e.Int("VIGIL_SINK_FLUSH_MAX", 10000),
-		FlushInterval:   e.Duration("VIGIL_SINK_FLUSH_INTERVAL", 2*time.Second),
+		FlushInterval:   e.Duration("VIGIL_SINK_FLUSH_INTERVAL", writer.DefaultFlushInterval),
+		Concurrency:     e.Int("VIGIL_SINK_WRITE_CONCURRENCY", writer.DefaultConcurrency),
 		SourceName:      e.String("VIGIL_SINK_SOURCE_NAME", "Vigil"),
 		TLP:             strings.ToUpper(e.String("VIGIL_SINK_TLP", "AMBER")),
 		Statuses:        writer.DefaultStatuses(),
@@ -210,6 +214,9 @@ func loadWriter(e *envconf.Env) writer.Config {
 	}
 	if c.FlushInterval <= 0 || c.FlushInterval > 5*time.Minute {
 		e.Fail("VIGIL_SINK_FLUSH_INTERVAL", c.FlushInterval.String(), "must be between 1ns and 5m")
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		e.Fail("VIGIL_SINK_WRITE_CONCURRENCY", fmt.Sprint(c.Concurrency), "must be between 1 and 64")
 	}
 	if !contains(tlps, c.TLP) {
 		e.Fail("VIGIL_SINK_TLP", c.TLP, "must be one of "+strings.Join(tlps, ", "))

@@ -348,6 +348,9 @@ func errorText(body []byte) string {
 
 // embeddedErrors returns the error text of a 2xx body that carries an "errors" key.
 func embeddedErrors(body []byte) string {
+	if !bytes.Contains(body, []byte(`"errors"`)) {
+		return "" // the common case: no second full parse of a large body
+	}
 	var env struct {
 		Errors json.RawMessage `json:"errors"`
 	}

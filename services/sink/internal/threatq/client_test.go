@@ -441,3 +441,65 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 }
+
+func TestConsumeWithAttributes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 14, nil)
+	ctx := t.Context()
+	in := ip("203.0.113.7")
+	in.Attributes = []Attribute{{Name: "Open Port", Value: "22", Sources: []string{"Vigil"}}}
+	plain, err := e.c.Consume(ctx, []Indicator{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[0].AttributesKnown || plain[0].Attributes != nil {
+		t.Fatalf("plain consume reported attributes: %+v", plain[0])
+	}
+	in.Attributes = []Attribute{{Name: "Open Port", Value: "80", Sources: []string{"Vigil"}}}
+	res, err := e.c.ConsumeWithAttributes(ctx, []Indicator{in, ip("203.0.113.8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].AttributesKnown || len(res[0].Attributes) != 2 {
+		t.Fatalf("merged attributes = %+v, want the old and the appended value", res[0])
+	}
+	for _, a := range res[0].Attributes {
+		if a.ID == 0 || a.Name != "Open Port" || len(a.Sources) != 1 || a.Sources[0] != "Vigil" {
+			t.Fatalf("attribute = %+v, want id, name and source", a)
+		}
+	}
+	if !res[1].AttributesKnown || len(res[1].Attributes) != 0 {
+		t.Fatalf("indicator without attributes = %+v, want known and empty", res[1])
+	}
+	// The ids are usable: deleting the old value through them leaves exactly the new one.
+	plan := PlanAttributes("Vigil", []string{"Open Port"}, in.Attributes, res[0].Attributes)
+	if len(plan.Delete) != 1 || plan.Delete[0].Value != "22" {
+		t.Fatalf("plan = %+v", plan)
+	}
+	if _, err := e.c.ReplaceAttributes(ctx, res[0].ID, "Vigil", []string{"Open Port"}, in.Attributes, res[0].Attributes); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.emu.Lookup("IP Address", "203.0.113.7")
+	if ports := strings.Join(got.Attr("Open Port"), ","); ports != "80" {
+		t.Fatalf("Open Port = %s, want 80", ports)
+	}
+	if n := e.emu.Stats().Calls["GET /api/indicators/{id}/attributes"]; n != 0 {
+		t.Fatalf("attribute reads = %d, want 0", n)
+	}
+}
+
+func TestEmbeddedErrorsFastPath(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		body, want string
+	}{
+		{`{"data":[{"id":1,"value":"x"}]}`, ""},
+		{`{"data":[],"errors":["boom"]}`, "boom"},
+		{`{"data":[{"value":"errors"}]}`, ""},
+	}
+	for _, c := range cases {
+		if got := embeddedErrors([]byte(c.body)); got != c.want {
+			t.Errorf("embeddedErrors(%s) = %q, want %q", c.body, got, c.want)
+		}
+	}
+}

@@ -179,6 +179,18 @@ func (c *Client) decode(w wireIndicatorOut) Indicator {
 // ThreatQ does not change the status of an existing indicator through consume and appends attribute
 // values; use SetStatus and ReplaceAttributes for those. Results are in input order.
 func (c *Client) Consume(ctx context.Context, ins []Indicator) ([]Result, error) {
+	return c.consume(ctx, ins, false)
+}
+
+// ConsumeWithAttributes is Consume asking ThreatQ (with=attributes) to return each indicator's
+// attribute values, with their ids, as they are after the merge. When the server includes them,
+// Result.AttributesKnown is true and Result.Attributes holds them, which saves reading them back
+// with Attributes before a ReplaceAttributes.
+func (c *Client) ConsumeWithAttributes(ctx context.Context, ins []Indicator) ([]Result, error) {
+	return c.consume(ctx, ins, true)
+}
+
+func (c *Client) consume(ctx context.Context, ins []Indicator, withAttrs bool) ([]Result, error) {
 	if len(ins) == 0 {
 		return nil, nil
 	}
@@ -190,8 +202,12 @@ func (c *Client) Consume(ctx context.Context, ins []Indicator) ([]Result, error)
 		}
 		body[i] = w
 	}
+	var q url.Values
+	if withAttrs {
+		q = url.Values{"with": {"attributes"}}
+	}
 	var env listEnvelope[wireIndicatorOut]
-	if err := c.do(ctx, "consume", http.MethodPost, "indicators/consume", nil, body, &env); err != nil {
+	if err := c.do(ctx, "consume", http.MethodPost, "indicators/consume", q, body, &env); err != nil {
 		return nil, err
 	}
 	return c.matchResults(body, env.Data)
@@ -230,6 +246,10 @@ func (c *Client) matchResults(sent []wireIndicatorIn, got []wireIndicatorOut) ([
 			status = n
 		}
 		out[i] = Result{Index: i, ID: g.ID, Value: g.Value, Status: status, Existing: yes(g.Existing)}
+		if g.Attributes != nil { // present (possibly empty): the server returned the relation
+			out[i].AttributesKnown = true
+			out[i].Attributes = attrsOut(g.Attributes)
+		}
 	}
 	return out, nil
 }
@@ -300,11 +320,15 @@ func (c *Client) Attributes(ctx context.Context, id int64) ([]Attribute, error) 
 	if err := c.do(ctx, "list attributes", http.MethodGet, attrPath(id), q, nil, &env); err != nil {
 		return nil, err
 	}
-	out := make([]Attribute, len(env.Data))
-	for i, a := range env.Data {
+	return attrsOut(env.Data), nil
+}
+
+func attrsOut(ws []wireAttrOut) []Attribute {
+	out := make([]Attribute, len(ws))
+	for i, a := range ws {
 		out[i] = Attribute{ID: a.ID, Name: a.Name, Value: flexString(a.Value), Sources: names(a.Sources)}
 	}
-	return out, nil
+	return out
 }
 
 func attrPath(id int64) string { return "indicators/" + strconv.FormatInt(id, 10) + "/attributes" }

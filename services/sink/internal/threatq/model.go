@@ -75,6 +75,10 @@ type Result struct {
 	Value    string // as echoed by ThreatQ
 	Status   string // current status name when ThreatQ echoed it, else empty
 	Existing bool   // ThreatQ already knew the indicator (existing "Y")
+	// AttributesKnown is true when the response carried the indicator's attribute values
+	// (ConsumeWithAttributes and a server that honours it); Attributes then lists them all.
+	AttributesKnown bool
+	Attributes      []Attribute
 }
 
 // --- wire shapes ---

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/services/sink/internal/threatq"
@@ -35,17 +36,29 @@ var ErrPaused = errors.New("writer: threatq paused (circuit breaker open)")
 // ThreatQ is the part of the ThreatQ client the writer uses (*threatq.Client implements it).
 type ThreatQ interface {
 	Consume(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error)
+	ConsumeWithAttributes(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error)
 	ReplaceAttributes(ctx context.Context, id int64, source string, owned []string, want, current []threatq.Attribute) (threatq.AttributeChanges, error)
 	SetStatus(ctx context.Context, id int64, status string) error
 	SetScore(ctx context.Context, id int64, score float64) error
 	Ping(ctx context.Context) error
 }
 
+// Defaults of Config.
+const (
+	// DefaultFlushInterval bounds the time a verdict waits for its window: short enough that
+	// window + write stays well under the 2 s production→ThreatQ target, long enough that a hot
+	// indicator's verdicts still coalesce into one write.
+	DefaultFlushInterval = 500 * time.Millisecond
+	// DefaultConcurrency is how many indicators are updated in parallel after a consume.
+	DefaultConcurrency = 8
+)
+
 // Config configures a Writer. Zero fields take the documented defaults.
 type Config struct {
 	BatchSize         int               // indicators per consume call; default 500
 	MaxPending        int               // verdicts (tokens) added before Due; default 10000
-	FlushInterval     time.Duration     // age of the oldest pending verdict before Due; default 2s
+	FlushInterval     time.Duration     // age of the oldest pending verdict before Due; default DefaultFlushInterval
+	Concurrency       int               // indicators updated in parallel after a consume; default 8
 	SourceName        string            // ThreatQ source for Vigil's writes; default "Vigil"
 	TLP               string            // TLP of the sources; default "AMBER"
 	SourceNames       map[string]string // provider id (lower-case) → ThreatQ source name, optional
@@ -72,7 +85,10 @@ func (c *Config) setDefaults() {
 		c.MaxPending = 10000
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = 2 * time.Second
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.SourceName == "" {
 		c.SourceName = "Vigil"
@@ -320,17 +336,27 @@ func (w *Writer) Flush(ctx context.Context) (FlushResult, error) {
 }
 
 // writeChunk consumes one batch; on a validation error it splits the batch in halves until the
-// offending records are isolated.
+// offending records are isolated. The follow-up calls of the consumed indicators (attributes,
+// status, score) run in parallel, at most Concurrency at a time; each indicator's own calls stay
+// in order.
 func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult, written map[string]Record) error {
 	ins := make([]threatq.Indicator, len(chunk))
+	withAttrs := false
 	for i, it := range chunk {
 		ins[i] = it.p.ind
 		if !attrsSent(it) {
 			// Unchanged since the last write: not re-sent, so they cannot pile up.
 			ins[i].Attributes = nil
+		} else if it.rec != nil {
+			// Probably an update that leaves stale values: have consume return the merged
+			// attributes (with ids) so no read-back is needed before deleting them.
+			withAttrs = true
 		}
 	}
-	results, err := call(ctx, w, res, "consume", func(ctx context.Context) ([]threatq.Result, error) {
+	results, err := call(ctx, w, &res.Calls, "consume", func(ctx context.Context) ([]threatq.Result, error) {
+		if withAttrs {
+			return w.tq.ConsumeWithAttributes(ctx, ins)
+		}
 		return w.tq.Consume(ctx, ins)
 	})
 	if errors.Is(err, threatq.ErrValidation) {
@@ -347,20 +373,42 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 	if err != nil {
 		return fmt.Errorf("consume %d indicators: %w", len(chunk), err)
 	}
-	for i, it := range chunk {
-		rec, err := w.finish(ctx, it, results[i], res)
-		if errors.Is(err, threatq.ErrValidation) || errors.Is(err, threatq.ErrUnresolved) {
-			w.dead(res, it.e, errText(err))
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("update indicator %s: %w", it.p.key, err)
-		}
-		written[it.p.key] = rec
-		res.Written++
-		w.ack(res, it.e)
+
+	type outcome struct {
+		rec   Record
+		calls int
+		err   error
 	}
-	return nil
+	outs := make([]outcome, len(chunk))
+	var g errgroup.Group
+	g.SetLimit(w.cfg.Concurrency)
+	for i, it := range chunk {
+		g.Go(func() error {
+			o := &outs[i]
+			o.rec, o.err = w.finish(ctx, it, results[i], &o.calls)
+			return nil
+		})
+	}
+	_ = g.Wait() // the functions report through outs
+	var firstErr error
+	for i, it := range chunk {
+		o := outs[i]
+		res.Calls += o.calls
+		switch {
+		case errors.Is(o.err, threatq.ErrValidation) || errors.Is(o.err, threatq.ErrUnresolved):
+			w.dead(res, it.e, errText(o.err))
+		case o.err != nil:
+			// Stays pending for the next Flush; the others are done.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("update indicator %s: %w", it.p.key, o.err)
+			}
+		default:
+			written[it.p.key] = o.rec
+			res.Written++
+			w.ack(res, it.e)
+		}
+	}
+	return firstErr
 }
 
 // attrsSent reports whether the item's attributes go with consume: always, unless the last write
@@ -368,7 +416,8 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 func attrsSent(it *item) bool { return it.rec == nil || it.rec.AttrsFP != it.p.attrsFP }
 
 // finish applies what consume cannot: attribute replacement, status of an existing indicator, score.
-func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *FlushResult) (Record, error) {
+// It may run concurrently with the finish of other items; calls counts its ThreatQ calls.
+func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, calls *int) (Record, error) {
 	p, old := it.p, it.rec
 	rec := Record{
 		Fingerprint: p.fp, ThreatQID: r.ID, Status: p.ind.Status, Score: -1,
@@ -388,9 +437,15 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *Fl
 	case r.Existing && (sent || old.ThreatQID != r.ID):
 		// Consume appended the new values; delete Vigil's stale (and duplicate) ones.
 		replace = true
+		if r.AttributesKnown {
+			current = r.Attributes
+			if current == nil {
+				current = []threatq.Attribute{}
+			}
+		}
 	}
 	if replace {
-		if _, err := callVoid(ctx, w, res, "replace attributes", func(ctx context.Context) error {
+		if _, err := callVoid(ctx, w, calls, "replace attributes", func(ctx context.Context) error {
 			_, err := w.tq.ReplaceAttributes(ctx, r.ID, w.cfg.SourceName, owned, p.ind.Attributes, current)
 			return err
 		}); err != nil {
@@ -398,14 +453,14 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *Fl
 		}
 	}
 	if r.Existing {
-		status, err := w.reconcileStatus(ctx, it, r, res)
+		status, err := w.reconcileStatus(ctx, it, r, calls)
 		if err != nil {
 			return Record{}, err
 		}
 		rec.Status = status
 	}
 	if p.score >= 0 && (old == nil || !r.Existing || old.Score != p.score) {
-		if _, err := callVoid(ctx, w, res, "set score", func(ctx context.Context) error {
+		if _, err := callVoid(ctx, w, calls, "set score", func(ctx context.Context) error {
 			return w.tq.SetScore(ctx, r.ID, p.score)
 		}); err != nil {
 			return Record{}, err
@@ -426,7 +481,7 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, res *Fl
 // reconcileStatus decides the status of an existing indicator and returns the status Vigil owns
 // afterwards ("" when none). Vigil changes a status only if it set the current one itself (so an
 // analyst's decision is never overwritten) unless OverrideStatus is set.
-func (w *Writer) reconcileStatus(ctx context.Context, it *item, r threatq.Result, res *FlushResult) (string, error) {
+func (w *Writer) reconcileStatus(ctx context.Context, it *item, r threatq.Result, calls *int) (string, error) {
 	want, old := it.p.ind.Status, it.rec
 	prev := ""
 	if old != nil {
@@ -443,7 +498,7 @@ func (w *Writer) reconcileStatus(ctx context.Context, it *item, r threatq.Result
 		w.logger.DebugContext(ctx, "threatq status left as set by someone else", "key", it.p.key, "status", r.Status, "wanted", want)
 		return prev, nil
 	}
-	if _, err := callVoid(ctx, w, res, "set status", func(ctx context.Context) error {
+	if _, err := callVoid(ctx, w, calls, "set status", func(ctx context.Context) error {
 		return w.tq.SetStatus(ctx, r.ID, want)
 	}); err != nil {
 		return "", err
@@ -483,7 +538,8 @@ func errText(err error) string {
 
 // call runs one ThreatQ call through the breaker with bounded exponential backoff (jittered),
 // honouring Retry-After. An open breaker yields ErrPaused without calling.
-func call[T any](ctx context.Context, w *Writer, res *FlushResult, op string, f func(context.Context) (T, error)) (T, error) {
+// calls counts the attempts made.
+func call[T any](ctx context.Context, w *Writer, calls *int, op string, f func(context.Context) (T, error)) (T, error) {
 	var zero T
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = w.cfg.RetryInitial
@@ -495,7 +551,7 @@ func call[T any](ctx context.Context, w *Writer, res *FlushResult, op string, f 
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			return zero, ErrPaused
 		}
-		res.Calls++
+		*calls++
 		w.metrics.Call(op, time.Since(start), err)
 		if err == nil {
 			v, _ := out.(T)
@@ -517,8 +573,8 @@ func call[T any](ctx context.Context, w *Writer, res *FlushResult, op string, f 
 	}
 }
 
-func callVoid(ctx context.Context, w *Writer, res *FlushResult, op string, f func(context.Context) error) (struct{}, error) {
-	return call(ctx, w, res, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+func callVoid(ctx context.Context, w *Writer, calls *int, op string, f func(context.Context) error) (struct{}, error) {
+	return call(ctx, w, calls, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -468,5 +469,120 @@ func TestDiscardDropsPending(t *testing.T) {
 	res := flush(t, e.w)
 	if res.Calls != 0 || len(res.Acked) != 0 || e.emu.Stats().Indicators != 0 {
 		t.Fatalf("flush after Discard = %+v, indicators %d", res, e.emu.Stats().Indicators)
+	}
+}
+
+// TestUpdateWithoutAttributeRead: a changed indicator gets its stale values deleted using the
+// attribute ids consume returned, with no read-back, and ends up exactly as the new verdict says.
+func TestUpdateWithoutAttributeRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 21, nil)
+	v1 := verdict("203.0.113.7", events.VerdictAlert, "Open Port", "22", "Open Port", "80", "Country", "DE")
+	e.w.Add(v1, 1)
+	flush(t, e.w)
+	v2 := verdict("203.0.113.7", events.VerdictAlert, "Open Port", "80", "Open Port", "443", "Country", "DE")
+	v2.Priority, v2.Level = 9, "critical"
+	v2.DecidedAt = t0.Add(time.Minute)
+	e.w.Add(v2, 2)
+	before := e.emu.Stats().Calls
+	res := flush(t, e.w)
+	after := e.emu.Stats().Calls
+	if res.Written != 1 || len(res.Acked) != 1 {
+		t.Fatalf("update flush = %+v", res)
+	}
+	if n := after["GET /api/indicators/{id}/attributes"]; n != 0 {
+		t.Fatalf("attribute reads = %d, want 0", n)
+	}
+	// Stale: Open Port 22, Vigil Priority 8, Vigil Level high.
+	if n := after["DELETE /api/indicators/{id}/attributes/{aid}"] - before["DELETE /api/indicators/{id}/attributes/{aid}"]; n != 3 {
+		t.Fatalf("attribute deletes = %d, want 3", n)
+	}
+	total := 0
+	for route, n := range after {
+		total += n - before[route]
+	}
+	if total != 4 {
+		t.Fatalf("API calls = %d, want consume + 3 deletes", total)
+	}
+	got, _ := e.emu.Lookup("IP Address", "203.0.113.7")
+	for name, want := range map[string]string{"Open Port": "80,443", "Country": "DE", AttrPriority: "9", AttrLevel: "critical", AttrAction: "alert"} {
+		if g := strings.Join(got.Attr(name), ","); g != want {
+			t.Errorf("%s = %q, want %q", name, g, want)
+		}
+	}
+}
+
+// stripWith serves the emulator but drops ?with= from consume, like a server that ignores it.
+type stripWith struct{ emu *tqemu.Server }
+
+func (s stripWith) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/consume") {
+		q := r.URL.Query()
+		q.Del("with")
+		r.URL.RawQuery = q.Encode()
+	}
+	s.emu.ServeHTTP(w, r)
+}
+
+func TestUpdateReadsAttributesWhenConsumeOmitsThem(t *testing.T) {
+	t.Parallel()
+	emu := tqemu.New(tqemu.Options{Seed: 22})
+	srv := httptest.NewServer(stripWith{emu})
+	t.Cleanup(srv.Close)
+	o := emu.Options()
+	tq, err := threatq.New(threatq.Config{BaseURL: srv.URL, ClientID: o.ClientID, Email: o.Email, Password: o.Password,
+		AllowInsecureHTTP: true, Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tq.Resolve(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{}, tq, NewMemoryStore(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Add(verdict("203.0.113.7", events.VerdictAlert, "Open Port", "22"), 1)
+	flush(t, w)
+	v2 := verdict("203.0.113.7", events.VerdictAlert, "Open Port", "443")
+	v2.DecidedAt = t0.Add(time.Minute)
+	w.Add(v2, 2)
+	flush(t, w)
+	if n := emu.Stats().Calls["GET /api/indicators/{id}/attributes"]; n != 1 {
+		t.Fatalf("attribute reads = %d, want 1 (fallback)", n)
+	}
+	got, _ := emu.Lookup("IP Address", "203.0.113.7")
+	if g := strings.Join(got.Attr("Open Port"), ","); g != "443" {
+		t.Fatalf("Open Port = %q, want 443", g)
+	}
+}
+
+// TestParallelUpdatesPartialFailure: indicators are finished in parallel; the ones whose calls
+// fail stay pending while the others are acknowledged, and the next Flush completes them.
+func TestParallelUpdatesPartialFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 23, func(c *Config) { c.MaxAttempts = 1; c.BreakerFailures = 100; c.Concurrency = 4 })
+	e.emu.SetFault(tqemu.Faults{PathPrefix: "/api/indicator/", FailNext: 2, ErrorStatus: 503})
+	for i := range 20 {
+		v := verdict(fmt.Sprintf("198.51.100.%d", i+1), events.VerdictBlock)
+		v.SetScore = true
+		e.w.Add(v, i)
+	}
+	res, err := e.w.Flush(t.Context())
+	if err == nil {
+		t.Fatal("flush with two failing score calls: want an error")
+	}
+	if res.Written != 18 || len(res.Acked) != 18 || e.w.Len() != 2 {
+		t.Fatalf("first flush = written %d acked %d pending %d, want 18/18/2", res.Written, len(res.Acked), e.w.Len())
+	}
+	res = flush(t, e.w)
+	if res.Written != 2 || e.w.Len() != 0 {
+		t.Fatalf("second flush = %+v, pending %d", res, e.w.Len())
+	}
+	for i := range 20 {
+		got, ok := e.emu.Lookup("IP Address", fmt.Sprintf("198.51.100.%d", i+1))
+		if !ok || got.ManualScore == nil || *got.ManualScore != 8 {
+			t.Fatalf("indicator %d = %+v, want manual score 8", i+1, got)
+		}
 	}
 }
