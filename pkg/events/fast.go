@@ -2,6 +2,7 @@ package events
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -104,23 +105,42 @@ func (r *reader) observation(o *Observation) {
 
 // appendStringMap writes a map of strings as one block in sorted key order (goavro writes Go's
 // random map order; any order is the same Avro value, sorted keeps the output deterministic).
+// It iterates the map once, collecting key/value pairs (no second hash lookup per key), and sorts the
+// pairs by key with an insertion sort: provider evidence maps are small (a few dozen keys at most).
 func appendStringMap(b []byte, m map[string]string) []byte {
 	if len(m) == 0 {
 		return append(b, 0)
 	}
-	var stack [16]string
-	keys := stack[:0]
-	for k := range m {
-		keys = append(keys, k)
+	var stack [32]kv
+	pairs := stack[:0]
+	if len(m) > len(stack) {
+		pairs = make([]kv, 0, len(m))
 	}
-	slices.Sort(keys)
-	b = appendLong(b, int64(len(keys)))
-	for _, k := range keys {
-		b = appendString(b, k)
-		b = appendString(b, m[k])
+	for k, v := range m {
+		pairs = append(pairs, kv{k, v})
+	}
+	if len(pairs) <= 48 {
+		for i := 1; i < len(pairs); i++ {
+			p := pairs[i]
+			j := i
+			for ; j > 0 && pairs[j-1].k > p.k; j-- {
+				pairs[j] = pairs[j-1]
+			}
+			pairs[j] = p
+		}
+	} else {
+		slices.SortFunc(pairs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+	}
+	b = appendLong(b, int64(len(pairs)))
+	for i := range pairs {
+		b = appendString(b, pairs[i].k)
+		b = appendString(b, pairs[i].v)
 	}
 	return append(b, 0)
 }
+
+// kv is one map entry of appendStringMap.
+type kv struct{ k, v string }
 
 func appendEnrichment(b []byte, e *Enrichment) []byte {
 	b = appendObservation(b, &e.Observation)

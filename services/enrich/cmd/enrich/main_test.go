@@ -39,9 +39,9 @@ func TestDebugHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []string{"hit", "hit", "negative", "miss"} {
-		m.CacheResult("criminalip", r)
+		m.CacheResult("criminalip", r, 1)
 	}
-	m.CacheResult("abuseipdb", "miss")
+	m.CacheResult("abuseipdb", "miss", 1)
 	h := debugHandler(fakeBreakers{"criminalip": "open", "abuseipdb": "closed"}, fakeQuota{"abuseipdb": 990}, m, true)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/enrich", nil))

@@ -45,7 +45,7 @@ func build(cfg config.Config, rdb redis.UniversalClient, serde *events.Serde, me
 	if err != nil {
 		return nil, fmt.Errorf("enrich metrics: %w", err)
 	}
-	provs, closeProvs, err := buildProviders(cfg, newHTTPClient(), log)
+	provs, closeProvs, err := buildProviders(cfg, newHTTPClient(cfg.Concurrency), log)
 	if err != nil {
 		return nil, err
 	}
@@ -101,14 +101,17 @@ func buildProviders(cfg config.Config, hc *http.Client, log *slog.Logger) ([]pro
 }
 
 // newHTTPClient is the client shared by the HTTP providers: TLS verified, bounded connection set-up.
-// Each provider bounds a whole call with its own timeout.
-func newHTTPClient() *http.Client {
+// Each provider bounds a whole call with its own timeout. The idle pool keeps a connection for every call
+// that can be in flight (the batch concurrency; several providers may share one host, e.g. the emulator),
+// so a steady stream of calls reuses connections instead of dialling and closing one per call.
+func newHTTPClient(concurrency int) *http.Client {
+	idle := max(64, 2*concurrency)
 	return &http.Client{Transport: &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   5 * time.Second,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   16,
+		MaxIdleConns:          idle,
+		MaxIdleConnsPerHost:   idle,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		ForceAttemptHTTP2:     true,

@@ -226,6 +226,17 @@ type outcome struct {
 	exp events.Exposure
 }
 
+// Cache lookup outcomes counted per batch (indexes into cacheResultNames).
+const (
+	cacheHit = iota
+	cacheNegative
+	cacheMiss
+	cacheStale
+	numCacheResults
+)
+
+var cacheResultNames = [numCacheResults]string{"hit", "negative", "miss", "stale"}
+
 // task is one (provider, indicator) lookup shared by every record of the batch that needs it.
 type task struct {
 	pi   int
@@ -239,11 +250,13 @@ type task struct {
 // when a Required provider's breaker is open for a record that needed it, and the ctx error when ctx ends;
 // in both cases no enrichments are returned.
 func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([]events.Enrichment, error) {
+	np := len(e.provs)
 	out := make([][]outcome, len(obs))
-	tasks := map[string]*task{}
+	cells := make([]outcome, len(obs)*np) // one allocation for every (record, provider) cell
+	tasks := make(map[string]*task, len(obs))
 	var keys []string
 	for i, o := range obs {
-		out[i] = make([]outcome, len(e.provs))
+		out[i] = cells[i*np : (i+1)*np : (i+1)*np]
 		verr := indicator.Validate(o.Indicator)
 		internal := verr == nil && e.internal(o.Indicator)
 		for pi, p := range e.provs {
@@ -283,26 +296,35 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 			// Degrade to fetching: a cache outage costs calls, not records.
 			e.log.WarnContext(ctx, "cache lookup", "keys", len(keys), "err", err)
 		}
+		// Counted per batch, provider and result: one metric call each instead of one per key.
+		counts := make([][numCacheResults]int64, np)
 		for _, k := range keys {
 			t := tasks[k]
 			p := e.provs[t.pi]
 			en, ok := hits[k]
 			switch {
 			case !ok:
-				e.m.CacheResult(p.name, "miss")
+				counts[t.pi][cacheMiss]++
 			case !e.fresh(p, en, now):
-				e.m.CacheResult(p.name, "stale")
+				counts[t.pi][cacheStale]++
 				ok = false
 			case en.Status == events.StatusNotFound:
-				e.m.CacheResult(p.name, "negative")
+				counts[t.pi][cacheNegative]++
 			default:
-				e.m.CacheResult(p.name, "hit")
+				counts[t.pi][cacheHit]++
 			}
 			if !ok {
 				misses = append(misses, t)
 				continue
 			}
 			e.assign(out, t, fromEntry(p.name, en, true))
+		}
+		for pi, c := range counts {
+			for r, n := range c {
+				if n > 0 {
+					e.m.CacheResult(e.provs[pi].name, cacheResultNames[r], n)
+				}
+			}
 		}
 	}
 
@@ -335,9 +357,11 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 
 	enrichedAt := e.now()
 	res := make([]events.Enrichment, len(obs))
+	allResults := make([]events.ProviderResult, len(obs)*np)
 	for i, o := range obs {
-		results := make([]events.ProviderResult, len(e.provs))
-		for pi, oc := range out[i] {
+		results := allResults[i*np : (i+1)*np : (i+1)*np]
+		for pi := range out[i] {
+			oc := &out[i][pi]
 			results[pi] = oc.res
 			if s := oc.res.Status; s == events.StatusOK || s == events.StatusNotFound {
 				e.m.Age(oc.res.Provider, enrichedAt.Sub(oc.res.FetchedAt))

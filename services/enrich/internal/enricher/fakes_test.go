@@ -92,7 +92,11 @@ func newFakeMetrics() *fakeMetrics {
 	return &fakeMetrics{cache: map[string]int{}, calls: map[string]int{}, quota: map[string]int64{}, ages: map[string][]time.Duration{}}
 }
 
-func (m *fakeMetrics) CacheResult(p, r string) { m.mu.Lock(); m.cache[p+"/"+r]++; m.mu.Unlock() }
+func (m *fakeMetrics) CacheResult(p, r string, n int64) {
+	m.mu.Lock()
+	m.cache[p+"/"+r] += int(n)
+	m.mu.Unlock()
+}
 func (m *fakeMetrics) ProviderCall(p, s string, _ time.Duration) {
 	m.mu.Lock()
 	m.calls[p+"/"+s]++

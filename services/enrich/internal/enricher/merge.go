@@ -39,9 +39,23 @@ func merge(mc MergeConfig, ocs []outcome) events.Exposure {
 	// ocs are in provider-name order; a stable sort by preference keeps name order among the rest.
 	slices.SortStableFunc(ok, func(a, b *outcome) int { return rank(a.res.Provider) - rank(b.res.Provider) })
 
-	ports := map[int32]*events.Port{}
-	cves := map[string]*events.CVE{}
-	cats := map[string]bool{}
+	var nports, ncves, ncats int
+	for _, oc := range ok {
+		nports += len(oc.exp.OpenPorts)
+		ncves += len(oc.exp.CVEs)
+		ncats += len(oc.exp.Categories)
+	}
+	// Ports, CVEs and categories are gathered in preference order, stably sorted by key and merged run by
+	// run: no maps, and the first provider of a key in preference order comes first in its run.
+	if nports > 0 {
+		x.OpenPorts = make([]events.Port, 0, nports)
+	}
+	if ncves > 0 {
+		x.CVEs = make([]events.CVE, 0, ncves)
+	}
+	if ncats > 0 {
+		x.Categories = make([]string, 0, ncats)
+	}
 	for _, oc := range ok {
 		p := &oc.exp
 		x.Malicious = x.Malicious || p.Malicious
@@ -79,15 +93,34 @@ func merge(mc MergeConfig, ocs []outcome) events.Exposure {
 		if p.LastSeen.After(x.LastSeen) {
 			x.LastSeen = p.LastSeen
 		}
-		for _, c := range p.Categories {
-			cats[c] = true
-		}
-		for _, pt := range p.OpenPorts {
-			m, seen := ports[pt.Port]
-			if !seen {
-				m = &events.Port{Port: pt.Port}
-				ports[pt.Port] = m
-			}
+		x.Categories = append(x.Categories, p.Categories...)
+		x.OpenPorts = append(x.OpenPorts, p.OpenPorts...)
+		x.CVEs = append(x.CVEs, p.CVEs...)
+	}
+	if len(x.Categories) > 1 {
+		slices.Sort(x.Categories)
+		x.Categories = slices.Compact(x.Categories)
+	}
+	x.OpenPorts = mergePorts(x.OpenPorts)
+	x.CVEs = mergeCVEs(x.CVEs)
+	return x
+}
+
+// mergePorts sorts ports (gathered in preference order) by number and folds each number's run into its
+// first element: Vulnerable OR-ed, Tags unioned, Protocol/Service/Version from the first that has them.
+// The result owns its Tags slices (the inputs' are never written).
+func mergePorts(ps []events.Port) []events.Port {
+	if len(ps) == 0 {
+		return ps
+	}
+	slices.SortStableFunc(ps, func(a, b events.Port) int { return int(a.Port) - int(b.Port) })
+	out := ps[:0]
+	for i := 0; i < len(ps); {
+		m := ps[i]
+		m.Tags = union(nil, m.Tags) // sorted, de-duplicated and never the input's slice
+		j := i + 1
+		for ; j < len(ps) && ps[j].Port == m.Port; j++ {
+			pt := ps[j]
 			m.Vulnerable = m.Vulnerable || pt.Vulnerable
 			m.Tags = union(m.Tags, pt.Tags)
 			if m.Protocol == "" {
@@ -100,29 +133,32 @@ func merge(mc MergeConfig, ocs []outcome) events.Exposure {
 				m.Version = pt.Version
 			}
 		}
-		for _, c := range p.CVEs {
-			m, seen := cves[c.ID]
-			if !seen {
-				m = &events.CVE{ID: c.ID}
-				cves[c.ID] = m
-			}
-			m.CVSS = max(m.CVSS, c.CVSS)
-			m.Ports = union(m.Ports, c.Ports)
+		out = append(out, m)
+		i = j
+	}
+	return out
+}
+
+// mergeCVEs sorts CVEs by ID and folds each ID's run: max CVSS, Ports unioned.
+func mergeCVEs(cs []events.CVE) []events.CVE {
+	if len(cs) == 0 {
+		return cs
+	}
+	slices.SortStableFunc(cs, func(a, b events.CVE) int { return compareStrings(a.ID, b.ID) })
+	out := cs[:0]
+	for i := 0; i < len(cs); {
+		m := cs[i]
+		m.CVSS = max(0, m.CVSS)
+		m.Ports = union(nil, m.Ports)
+		j := i + 1
+		for ; j < len(cs) && cs[j].ID == m.ID; j++ {
+			m.CVSS = max(m.CVSS, cs[j].CVSS)
+			m.Ports = union(m.Ports, cs[j].Ports)
 		}
+		out = append(out, m)
+		i = j
 	}
-	for _, p := range ports {
-		x.OpenPorts = append(x.OpenPorts, *p)
-	}
-	slices.SortFunc(x.OpenPorts, func(a, b events.Port) int { return int(a.Port) - int(b.Port) })
-	for _, c := range cves {
-		x.CVEs = append(x.CVEs, *c)
-	}
-	slices.SortFunc(x.CVEs, func(a, b events.CVE) int { return compareStrings(a.ID, b.ID) })
-	for c := range cats {
-		x.Categories = append(x.Categories, c)
-	}
-	slices.Sort(x.Categories)
-	return x
+	return out
 }
 
 // union returns the sorted set union of a and b.

@@ -58,3 +58,23 @@ func TestMergeNothingKnown(t *testing.T) {
 		t.Fatalf("got %+v, want the unknown view", got)
 	}
 }
+
+// TestMergeOwnsItsSlices: one provider's ports, tags and CVE ports come out sorted and de-duplicated in
+// slices of their own, so a merged view never aliases (or reorders) a cached entry.
+func TestMergeOwnsItsSlices(t *testing.T) {
+	x := events.Exposure{
+		OpenPorts: []events.Port{{Port: 443, Tags: []string{"b", "a", "b"}}, {Port: 22}},
+		CVEs:      []events.CVE{{ID: "CVE-2", CVSS: -1, Ports: []int32{443, 22}}, {ID: "CVE-1"}},
+	}
+	got := merge(MergeConfig{}, []outcome{ok("internetdb", x)})
+	want := []events.Port{{Port: 22}, {Port: 443, Tags: []string{"a", "b"}}}
+	if !reflect.DeepEqual(got.OpenPorts, want) {
+		t.Fatalf("ports %+v", got.OpenPorts)
+	}
+	if c := got.CVEs; len(c) != 2 || c[0].ID != "CVE-1" || c[1].CVSS != 0 || !reflect.DeepEqual(c[1].Ports, []int32{22, 443}) {
+		t.Fatalf("cves %+v", c)
+	}
+	if x.OpenPorts[0].Port != 443 || x.OpenPorts[0].Tags[0] != "b" || x.CVEs[0].Ports[0] != 443 {
+		t.Fatalf("input changed: %+v", x)
+	}
+}

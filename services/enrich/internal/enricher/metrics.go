@@ -5,9 +5,10 @@ import "time"
 // Metrics receives the enricher's measurements; the service wires it to OpenTelemetry. Implementations must be
 // safe for concurrent use and must not block.
 type Metrics interface {
-	// CacheResult counts one batch lookup: result is "hit", "negative" (a cached not_found), "miss" or
-	// "stale" (older than the configured TTL).
-	CacheResult(provider, result string)
+	// CacheResult counts n batch lookups with the same outcome (the enricher reports once per batch,
+	// provider and result): result is "hit", "negative" (a cached not_found), "miss" or "stale" (older than
+	// the configured TTL).
+	CacheResult(provider, result string, n int64)
 	// ProviderCall records one attempt: status is "ok", "not_found" or an error class (Class*).
 	ProviderCall(provider, status string, d time.Duration)
 	// Quota reports the calls left in the tightest quota window after a granted call.
@@ -22,7 +23,7 @@ type Metrics interface {
 type NopMetrics struct{}
 
 // CacheResult implements Metrics.
-func (NopMetrics) CacheResult(string, string) {}
+func (NopMetrics) CacheResult(string, string, int64) {}
 
 // ProviderCall implements Metrics.
 func (NopMetrics) ProviderCall(string, string, time.Duration) {}

@@ -154,10 +154,13 @@ func (m *Metrics) stateOf(provider string) *providerState {
 }
 
 // CacheResult implements enricher.Metrics.
-func (m *Metrics) CacheResult(provider, result string) {
-	m.cache.Add(context.Background(), 1, m.attrs(provider, "result", result))
+func (m *Metrics) CacheResult(provider, result string, n int64) {
+	if n <= 0 {
+		return
+	}
+	m.cache.Add(context.Background(), n, m.attrs(provider, "result", result))
 	m.mu.Lock()
-	m.stateOf(provider).cache[result]++
+	m.stateOf(provider).cache[result] += n
 	m.mu.Unlock()
 }
 
@@ -196,17 +199,46 @@ func (m *Metrics) Age(provider string, d time.Duration) {
 	m.age.Record(context.Background(), max(0, d.Seconds()), m.attrs(provider, "", ""))
 }
 
-// Enriched counts the provider results of one emitted enrichment and its coverage gaps.
-func (m *Metrics) Enriched(ctx context.Context, en *events.Enrichment) {
-	country := en.Exposure.Country
-	if country == "" {
-		country = CountryUnknown
+// Enriched counts the provider results and coverage gaps of a batch of emitted enrichments. Counts are
+// summed per label set first, so the instruments see one Add per (provider, status) and (provider,
+// country) of the batch rather than one per result.
+func (m *Metrics) Enriched(ctx context.Context, ens []events.Enrichment) {
+	type label struct{ provider, key, value string }
+	type count struct {
+		label
+		n int64
 	}
-	for _, r := range en.Results {
-		m.results.Add(ctx, 1, m.attrs(r.Provider, "status", r.Status))
-		if r.Status == events.StatusNotFound {
-			m.gaps.Add(ctx, 1, m.attrs(r.Provider, "country", country))
+	var buf [32]count
+	counts := buf[:0]
+	add := func(l label) {
+		for i := range counts {
+			if counts[i].label == l {
+				counts[i].n++
+				return
+			}
 		}
+		counts = append(counts, count{l, 1})
+	}
+	for i := range ens {
+		en := &ens[i]
+		country := en.Exposure.Country
+		if country == "" {
+			country = CountryUnknown
+		}
+		for j := range en.Results {
+			r := &en.Results[j]
+			add(label{r.Provider, "status", r.Status})
+			if r.Status == events.StatusNotFound {
+				add(label{r.Provider, "country", country})
+			}
+		}
+	}
+	for _, c := range counts {
+		inst := m.results
+		if c.key == "country" {
+			inst = m.gaps
+		}
+		inst.Add(ctx, c.n, m.attrs(c.provider, c.key, c.value))
 	}
 }
 

@@ -75,9 +75,9 @@ func sameLabels(got []*dto.LabelPair, want map[string]string) bool {
 
 func TestExportedNamesAndValues(t *testing.T) {
 	m, reg := newProm(t)
-	m.CacheResult("criminalip", CacheHit)
-	m.CacheResult("criminalip", CacheHit)
-	m.CacheResult("criminalip", CacheMiss)
+	m.CacheResult("criminalip", CacheHit, 1)
+	m.CacheResult("criminalip", CacheHit, 1)
+	m.CacheResult("criminalip", CacheMiss, 1)
 	m.ProviderCall("criminalip", "ok", 120*time.Millisecond)
 	m.ProviderCall("criminalip", "unavailable", 2*time.Second)
 	m.Quota("abuseipdb", 997)
@@ -85,16 +85,14 @@ func TestExportedNamesAndValues(t *testing.T) {
 	m.Breaker("criminalip", "open")
 	m.Breaker("internetdb", "half-open")
 	m.Age("internetdb", 90*time.Minute)
-	m.Enriched(t.Context(), &events.Enrichment{
+	m.Enriched(t.Context(), []events.Enrichment{{
 		Results: []events.ProviderResult{
 			{Provider: "criminalip", Status: events.StatusOK},
 			{Provider: "internetdb", Status: events.StatusNotFound},
 			{Provider: "greynoise", Status: events.StatusNotFound},
 		},
 		Exposure: events.Exposure{Country: "DE"},
-	})
-	m.Enriched(t.Context(), &events.Enrichment{Results: []events.ProviderResult{{Provider: "internetdb", Status: events.StatusNotFound}}})
-
+	}, {Results: []events.ProviderResult{{Provider: "internetdb", Status: events.StatusNotFound}}}})
 	tests := []struct {
 		name   string
 		labels map[string]string
@@ -132,10 +130,10 @@ func TestExportedNamesAndValues(t *testing.T) {
 func TestSummary(t *testing.T) {
 	m, _ := newProm(t)
 	m.Breaker("internetdb", "closed")
-	m.CacheResult("internetdb", CacheHit)
-	m.CacheResult("internetdb", CacheNegative)
-	m.CacheResult("internetdb", CacheMiss)
-	m.CacheResult("internetdb", CacheStale)
+	m.CacheResult("internetdb", CacheHit, 1)
+	m.CacheResult("internetdb", CacheNegative, 1)
+	m.CacheResult("internetdb", CacheMiss, 1)
+	m.CacheResult("internetdb", CacheStale, 1)
 	m.Breaker("criminalip", "open")
 	m.Quota("criminalip", 5)
 	s := m.Summary()

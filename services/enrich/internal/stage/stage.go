@@ -37,11 +37,11 @@ type Enricher interface {
 	EnrichBatch(ctx context.Context, obs []events.Observation) ([]events.Enrichment, error)
 }
 
-// Recorder is told about every Enrichment the handler returns (*otelmetrics.Metrics counts results and
-// coverage gaps). It is called before the runner produces the outputs, so a batch that is later re-delivered
-// (failed produce, pause) is counted again. It must not block.
+// Recorder is told about the Enrichments the handler returns, once per batch (*otelmetrics.Metrics counts
+// results and coverage gaps). It is called before the runner produces the outputs, so a batch that is later
+// re-delivered (failed produce, pause) is counted again. It must not block nor keep ens.
 type Recorder interface {
-	Enriched(ctx context.Context, en *events.Enrichment)
+	Enriched(ctx context.Context, ens []events.Enrichment)
 }
 
 var _ Enricher = (*enricher.Enricher)(nil)
@@ -101,11 +101,18 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	case len(ens) != len(obs):
 		return nil, fmt.Errorf("enrich: %d enrichments for %d observations", len(ens), len(obs))
 	}
+	// emitted collects the encoded enrichments only once one failed to encode (rare); until then all are.
+	var emitted []events.Enrichment
+	encErr := false
 	for j := range ens {
 		i := idx[j]
 		val, err := h.serde.EncodeEnrichment(&ens[j])
 		if err != nil {
 			res[i].Err = stream.Permanent(ClassEncode, err)
+			if !encErr {
+				encErr = true
+				emitted = append(emitted, ens[:j]...)
+			}
 			continue
 		}
 		key := recs[i].Key
@@ -113,9 +120,15 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			key = []byte(ens[j].Observation.Indicator.Key())
 		}
 		res[i].Outputs = []*kgo.Record{{Topic: h.cfg.OutTopic, Key: key, Value: val}}
-		if h.rec != nil {
-			h.rec.Enriched(ctx, &ens[j])
+		if encErr {
+			emitted = append(emitted, ens[j])
 		}
+	}
+	if h.rec != nil {
+		if !encErr {
+			emitted = ens
+		}
+		h.rec.Enriched(ctx, emitted)
 	}
 	return res, nil
 }

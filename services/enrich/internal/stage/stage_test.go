@@ -63,7 +63,11 @@ type recorder struct {
 	n  int
 }
 
-func (r *recorder) Enriched(context.Context, *events.Enrichment) { r.mu.Lock(); r.n++; r.mu.Unlock() }
+func (r *recorder) Enriched(_ context.Context, ens []events.Enrichment) {
+	r.mu.Lock()
+	r.n += len(ens)
+	r.mu.Unlock()
+}
 
 func testSerde(t testing.TB) *events.Serde {
 	t.Helper()
