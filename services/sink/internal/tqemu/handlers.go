@@ -99,7 +99,6 @@ func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code in
 	}
 	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	errs := ValidationErrors{}
 	specs := make([]indSpec, 0, len(items))
 	for i, raw := range items {
@@ -110,17 +109,19 @@ func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code in
 		specs = append(specs, s.st.parseIndicator(raw, prefix, errs))
 	}
 	if len(errs) > 0 {
+		s.mu.Unlock()
 		writeValidation(w, errs)
 		return
 	}
-	out := make([]map[string]any, 0, len(specs))
+	out := make([]indicatorOut, 0, len(specs))
 	for _, sp := range specs {
 		rec, existing := s.upsert(sp, now)
 		m := s.render(rec, with)
-		m["existing"] = yn(existing)
+		m.Existing = yn(existing)
 		out = append(out, m)
 	}
-	writeList(w, code, out, len(out))
+	s.mu.Unlock()
+	writeList(w, code, out, len(out)) // render made a snapshot: encode without the lock
 }
 
 func yn(b bool) string {

@@ -478,3 +478,23 @@ func TestUnknownRoute(t *testing.T) {
 		t.Fatalf("unknown route without token: %d, want 401", r.code)
 	}
 }
+
+// TestListByExactValueAcrossTypes: an exact value is looked up in the (type, value) index; every
+// type holding it is found, and type_id narrows it.
+func TestListByExactValueAcrossTypes(t *testing.T) {
+	f := newFixture(t, tqemu.Options{})
+	f.mustCall("POST", "/api/indicators", `[{"value":"a.example","type":"FQDN"},{"value":"a.example","type":"String"},{"value":"b.example","type":"FQDN"}]`, 201)
+	res := f.mustCall("GET", "/api/indicators?value=a.example", nil, 200)
+	if num(res["total"]) != 2 || len(dataList(t, res)) != 2 {
+		t.Fatalf("value=a.example → %v, want 2 items", res)
+	}
+	str, _ := f.emu.TypeID("String")
+	typed := dataList(t, f.mustCall("GET", fmt.Sprintf("/api/indicators?value=a.example&type_id=%d", str), nil, 200))
+	if len(typed) != 1 || num(typed[0]["type_id"]) != str {
+		t.Fatalf("value+type_id → %v", typed)
+	}
+	none := f.mustCall("GET", "/api/indicators?value=c.example", nil, 200)
+	if num(none["total"]) != 0 || len(dataList(t, none)) != 0 {
+		t.Fatalf("absent value → %v", none)
+	}
+}

@@ -1,9 +1,9 @@
 package tqemu
 
 import (
+	"encoding/json"
 	"crypto/md5"
 	"encoding/hex"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -145,7 +145,10 @@ func (s *Server) touch(r *record, now time.Time) {
 }
 
 func (s *Server) rescore(r *record, now time.Time) {
-	g := s.opts.ScorePolicy(s.view(r))
+	var g float64 // the default policy's score
+	if !s.constScore {
+		g = s.opts.ScorePolicy(s.view(r))
+	}
 	g = math.Max(0, math.Min(10, g))
 	if g != r.GeneratedScore {
 		r.GeneratedScore = g
@@ -258,123 +261,229 @@ func parseWith(q string) withSet {
 
 func fmtTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-func nullable(s string) any {
+func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
-// render builds the JSON object of r. Without with=score, "score" is the
-// effective number; with it, the score object [V S6, S9]. Callers hold s.mu.
-func (s *Server) render(r *record, with withSet) map[string]any {
+// indicatorOut is the JSON form of one indicator. Relations are pointers so that they appear
+// only when ?with= asked for them (an empty list when asked and empty).
+type indicatorOut struct {
+	ID                  int                `json:"id"`
+	Value               string             `json:"value"`
+	TypeID              int                `json:"type_id"`
+	StatusID            int                `json:"status_id"`
+	Class               string             `json:"class"`
+	Description         string             `json:"description"`
+	Hash                string             `json:"hash"`
+	CreatedAt           string             `json:"created_at"`
+	UpdatedAt           string             `json:"updated_at"`
+	TouchedAt           string             `json:"touched_at"`
+	PublishedAt         *string            `json:"published_at"`
+	ExpiresAt           *string            `json:"expires_at"`
+	ExpiredAt           *string            `json:"expired_at"`
+	ExpiresCalculatedAt *string            `json:"expires_calculated_at"`
+	ExpiresNeedsCalc    string             `json:"expires_needs_calc"`
+	LastDetectedAt      *string            `json:"last_detected_at"`
+	Score               any                `json:"score"` // number, or the score object with=score
+	Existing            string             `json:"existing,omitempty"`
+	Type                *TypeDef           `json:"type,omitempty"`
+	Status              *StatusDef         `json:"status,omitempty"`
+	Attributes          *[]attrOut         `json:"attributes,omitempty"`
+	Sources             *[]sourceOut       `json:"sources,omitempty"`
+	Tags                *[]tagOut          `json:"tags,omitempty"`
+	Comments            *[]commentOut      `json:"comments,omitempty"`
+	Adversaries         *[]json.RawMessage `json:"adversaries,omitempty"`
+	Events              *[]json.RawMessage `json:"events,omitempty"`
+	Indicators          *[]json.RawMessage `json:"indicators,omitempty"`
+}
+
+type scoreOut struct {
+	IndicatorID     int     `json:"indicator_id"`
+	GeneratedScore  string  `json:"generated_score"`
+	ManualScore     *string `json:"manual_score"`
+	ScoreConfigHash string  `json:"score_config_hash"`
+	CreatedAt       string  `json:"created_at"`
+	UpdatedAt       string  `json:"updated_at"`
+}
+
+type attrOut struct {
+	ID          int         `json:"id"`
+	AttributeID int         `json:"attribute_id"`
+	IndicatorID int         `json:"indicator_id"`
+	Name        string      `json:"name"`
+	Value       string      `json:"value"`
+	PublishedAt *string     `json:"published_at"`
+	CreatedAt   string      `json:"created_at"`
+	UpdatedAt   string      `json:"updated_at"`
+	TouchedAt   string      `json:"touched_at"`
+	Sources     []sourceOut `json:"sources"`
+}
+
+type tlpOut struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}
+
+type pivotOut struct {
+	ID          int     `json:"id"`
+	IndicatorID int     `json:"indicator_id"`
+	SourceID    int     `json:"source_id"`
+	TLPID       *int    `json:"tlp_id"`
+	PublishedAt *string `json:"published_at"`
+	CreatedAt   string  `json:"created_at"`
+}
+
+type sourceOut struct {
+	ID          int      `json:"id"`
+	SourceID    int      `json:"source_id"`
+	Name        string   `json:"name"`
+	SourceType  string   `json:"source_type"`
+	TLPID       *int     `json:"tlp_id"`
+	TLP         *tlpOut  `json:"tlp"`
+	PublishedAt *string  `json:"published_at"`
+	CreatedAt   string   `json:"created_at"`
+	Pivot       pivotOut `json:"pivot"`
+}
+
+type tagOut struct {
+	ID        int    `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"`
+}
+
+type commentOut struct {
+	ID          int               `json:"id"`
+	IndicatorID int               `json:"indicator_id"`
+	Value       string            `json:"value"`
+	Sources     []json.RawMessage `json:"sources"`
+	CreatedAt   string            `json:"created_at"`
+	UpdatedAt   string            `json:"updated_at"`
+}
+
+// render builds the JSON form of r: a snapshot that shares nothing mutable with the store, so it
+// may be encoded after s.mu is released. Without with=score, "score" is the effective number;
+// with it, the score object [V S6, S9]. Callers hold s.mu.
+func (s *Server) render(r *record, with withSet) indicatorOut {
 	t, _ := s.st.typeByID(r.TypeID)
-	m := map[string]any{
-		"id": r.ID, "value": r.Value, "type_id": r.TypeID, "status_id": r.StatusID,
-		"class": t.Class, "description": r.Description, "hash": r.Hash,
-		"created_at": fmtTime(r.CreatedAt), "updated_at": fmtTime(r.UpdatedAt), "touched_at": fmtTime(r.TouchedAt),
-		"published_at": nullable(r.PublishedAt),
-		"expires_at":   nil, "expired_at": nil, "expires_calculated_at": nil, "expires_needs_calc": "Y",
-		"last_detected_at": nil,
-		"score":            effectiveScore(r),
+	m := indicatorOut{
+		ID: r.ID, Value: r.Value, TypeID: r.TypeID, StatusID: r.StatusID,
+		Class: t.Class, Description: r.Description, Hash: r.Hash,
+		CreatedAt: fmtTime(r.CreatedAt), UpdatedAt: fmtTime(r.UpdatedAt), TouchedAt: fmtTime(r.TouchedAt),
+		PublishedAt: nullable(r.PublishedAt), ExpiresNeedsCalc: "Y",
+		Score: effectiveScore(r),
 	}
 	if with["score"] {
-		m["score"] = s.scoreObject(r)
+		m.Score = s.scoreObject(r)
 	}
 	if with["type"] {
-		m["type"] = t
+		m.Type = &t
 	}
 	if with["status"] {
 		st, _ := s.st.statusByID(r.StatusID)
-		m["status"] = st
+		m.Status = &st
 	}
 	if with["attributes"] {
-		attrs := make([]map[string]any, 0, len(r.Attributes))
+		attrs := make([]attrOut, 0, len(r.Attributes))
 		for _, a := range r.Attributes {
 			attrs = append(attrs, renderAttr(r.ID, a))
 		}
-		m["attributes"] = attrs
+		m.Attributes = &attrs
 	}
 	if with["sources"] {
-		m["sources"] = renderSources(r.ID, r.Sources)
+		srcs := renderSources(r.ID, r.Sources)
+		m.Sources = &srcs
 	}
 	if with["tags"] {
-		m["tags"] = renderTags(r.Tags)
+		tags := renderTags(r.Tags)
+		m.Tags = &tags
 	}
 	if with["comments"] {
-		cs := make([]map[string]any, 0, len(r.Comments))
+		cs := make([]commentOut, 0, len(r.Comments))
 		for _, c := range r.Comments {
 			cs = append(cs, renderComment(r.ID, c))
 		}
-		m["comments"] = cs
+		m.Comments = &cs
 	}
-	for _, rel := range []string{"adversaries", "events", "indicators"} {
-		if with[rel] {
-			m[rel] = []any{}
-		}
+	empty := func() *[]json.RawMessage { e := []json.RawMessage{}; return &e }
+	if with["adversaries"] {
+		m.Adversaries = empty()
+	}
+	if with["events"] {
+		m.Events = empty()
+	}
+	if with["indicators"] {
+		m.Indicators = empty()
 	}
 	return m
 }
 
 // scoreObject is the score form from S6: scores as strings.
-func (s *Server) scoreObject(r *record) map[string]any {
-	var manual any
+func (s *Server) scoreObject(r *record) scoreOut {
+	var manual *string
 	if r.ManualScore != nil {
-		manual = strconv.Itoa(*r.ManualScore)
+		v := strconv.Itoa(*r.ManualScore)
+		manual = &v
 	}
-	return map[string]any{
-		"indicator_id":      r.ID,
-		"generated_score":   fmt.Sprintf("%.2f", r.GeneratedScore),
-		"manual_score":      manual,
-		"score_config_hash": s.scoreCfgHash,
-		"created_at":        fmtTime(r.CreatedAt),
-		"updated_at":        fmtTime(r.ScoreUpdatedAt),
+	return scoreOut{
+		IndicatorID:     r.ID,
+		GeneratedScore:  strconv.FormatFloat(r.GeneratedScore, 'f', 2, 64),
+		ManualScore:     manual,
+		ScoreConfigHash: s.scoreCfgHash,
+		CreatedAt:       fmtTime(r.CreatedAt),
+		UpdatedAt:       fmtTime(r.ScoreUpdatedAt),
 	}
 }
 
-func renderAttr(indicatorID int, a *attrRec) map[string]any {
-	return map[string]any{
-		"id": a.ID, "attribute_id": a.AttributeID, "indicator_id": indicatorID,
-		"name": a.Name, "value": a.Value, "published_at": nullable(a.PublishedAt),
-		"created_at": fmtTime(a.CreatedAt), "updated_at": fmtTime(a.UpdatedAt), "touched_at": fmtTime(a.UpdatedAt),
-		"sources": renderSources(indicatorID, a.Sources),
+func renderAttr(indicatorID int, a *attrRec) attrOut {
+	upd := fmtTime(a.UpdatedAt)
+	return attrOut{
+		ID: a.ID, AttributeID: a.AttributeID, IndicatorID: indicatorID,
+		Name: a.Name, Value: a.Value, PublishedAt: nullable(a.PublishedAt),
+		CreatedAt: fmtTime(a.CreatedAt), UpdatedAt: upd, TouchedAt: upd,
+		Sources: renderSources(indicatorID, a.Sources),
 	}
 }
 
 // renderSources follows the shapes clients read: "id"/"source_id", "name",
 // "tlp_id" and "pivot.id" (the id DELETE …/sources/{id} takes) [V S5].
-func renderSources(indicatorID int, list []*srcRec) []map[string]any {
-	out := make([]map[string]any, 0, len(list))
+func renderSources(indicatorID int, list []*srcRec) []sourceOut {
+	out := make([]sourceOut, 0, len(list))
 	for _, src := range list {
-		var tlpID, tlp any
+		var tlpID *int
+		var tlp *tlpOut
 		if src.TLPID != 0 {
-			tlpID = src.TLPID
-			tlp = map[string]any{"id": src.TLPID, "name": tlpNames[src.TLPID]}
+			id := src.TLPID
+			tlpID = &id
+			tlp = &tlpOut{ID: id, Name: tlpNames[id]}
 		}
-		out = append(out, map[string]any{
-			"id": src.SourceID, "source_id": src.SourceID, "name": src.Name, "source_type": "other_sources",
-			"tlp_id": tlpID, "tlp": tlp, "published_at": nullable(src.PublishedAt),
-			"created_at": fmtTime(src.CreatedAt),
-			"pivot": map[string]any{
-				"id": src.PivotID, "indicator_id": indicatorID, "source_id": src.SourceID, "tlp_id": tlpID,
-				"published_at": nullable(src.PublishedAt), "created_at": fmtTime(src.CreatedAt),
+		created, published := fmtTime(src.CreatedAt), nullable(src.PublishedAt)
+		out = append(out, sourceOut{
+			ID: src.SourceID, SourceID: src.SourceID, Name: src.Name, SourceType: "other_sources",
+			TLPID: tlpID, TLP: tlp, PublishedAt: published, CreatedAt: created,
+			Pivot: pivotOut{
+				ID: src.PivotID, IndicatorID: indicatorID, SourceID: src.SourceID, TLPID: tlpID,
+				PublishedAt: published, CreatedAt: created,
 			},
 		})
 	}
 	return out
 }
 
-func renderTags(list []*tagRec) []map[string]any {
-	out := make([]map[string]any, 0, len(list))
+func renderTags(list []*tagRec) []tagOut {
+	out := make([]tagOut, 0, len(list))
 	for _, t := range list {
-		out = append(out, map[string]any{"id": t.ID, "name": t.Name, "created_at": fmtTime(t.CreatedAt)})
+		out = append(out, tagOut{ID: t.ID, Name: t.Name, CreatedAt: fmtTime(t.CreatedAt)})
 	}
 	return out
 }
 
-func renderComment(indicatorID int, c *commentRec) map[string]any {
-	return map[string]any{
-		"id": c.ID, "indicator_id": indicatorID, "value": c.Value, "sources": []any{},
-		"created_at": fmtTime(c.CreatedAt), "updated_at": fmtTime(c.CreatedAt),
+func renderComment(indicatorID int, c *commentRec) commentOut {
+	created := fmtTime(c.CreatedAt)
+	return commentOut{
+		ID: c.ID, IndicatorID: indicatorID, Value: c.Value, Sources: []json.RawMessage{},
+		CreatedAt: created, UpdatedAt: created,
 	}
 }

@@ -64,11 +64,11 @@ func (s *Server) parsePage(q url.Values, errs ValidationErrors) page {
 	return p
 }
 
-// selectPage filters, sorts (ties broken by id ascending) and pages.
+// selectPage filters candidates, sorts (ties broken by id ascending) and pages.
 // Callers hold s.mu.
-func (s *Server) selectPage(p pred, pg page) ([]*record, int) {
+func (s *Server) selectPage(p pred, pg page, candidates ...*record) ([]*record, int) {
 	var hits []*record
-	for _, r := range s.st.Indicators {
+	for _, r := range candidates {
 		if p(r) {
 			hits = append(hits, r)
 		}
@@ -109,11 +109,14 @@ func (s *Server) selectPage(p pred, pg page) ([]*record, int) {
 	return hits, total
 }
 
+// writePage renders recs and writes the page. Callers hold s.mu; it releases it once the page is
+// rendered (a snapshot), so the encoding does not hold up other requests.
 func (s *Server) writePage(w http.ResponseWriter, recs []*record, total int, pg page, with withSet) {
-	data := make([]map[string]any, 0, len(recs))
+	data := make([]indicatorOut, 0, len(recs))
 	for _, r := range recs {
 		data = append(data, s.render(r, with))
 	}
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, envelope{Total: &total, Limit: &pg.limit, Offset: &pg.offset, Data: data})
 }
 
@@ -147,10 +150,28 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, errs)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	recs, total := s.selectPage(all(ps), pg)
+	s.mu.Lock() // released by writePage
+	var recs []*record
+	var total int
+	if v := q.Get("value"); q.Has("value") && !strings.Contains(v, "%") {
+		// An exact value names at most one indicator per type: use the index, not a scan.
+		recs, total = s.selectPage(all(ps), pg, s.byValueIndex(v)...)
+	} else {
+		recs, total = s.selectPage(all(ps), pg, s.st.Indicators...)
+	}
 	s.writePage(w, recs, total, pg, parseWith(q.Get("with")))
+}
+
+// byValueIndex returns the indicators with exactly that value (one per type at most), from the
+// (type, value) index. Callers hold s.mu.
+func (s *Server) byValueIndex(v string) []*record {
+	var out []*record
+	for _, t := range s.st.Types {
+		if r, ok := s.st.byKey[indKey{t.ID, v}]; ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func intField(field string, want int) pred {
@@ -195,7 +216,6 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var ps []pred
 	for _, part := range []struct {
 		name string
@@ -212,12 +232,13 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		ps = append(ps, p)
 	}
 	if len(errs) > 0 {
+		s.mu.Unlock()
 		writeValidation(w, errs)
 		return
 	}
 	with := parseWith(q.Get("with"))
 	with["type"], with["status"] = true, true
-	recs, total := s.selectPage(all(ps), pg)
+	recs, total := s.selectPage(all(ps), pg, s.st.Indicators...)
 	s.writePage(w, recs, total, pg, with)
 }
 

@@ -108,12 +108,17 @@ type Server struct {
 	faults       Faults
 	stats        Stats
 	scoreCfgHash string
+	// constScore is set when no ScorePolicy was given: every generated score is 0, so a change
+	// needs no view of the indicator to rescore it.
+	constScore bool
 }
 
 // New returns an emulator with fresh state.
 func New(opts Options) *Server {
+	constScore := opts.ScorePolicy == nil
 	opts.setDefaults()
 	s := &Server{
+		constScore:   constScore,
 		opts:         opts,
 		log:          opts.Logger,
 		mux:          http.NewServeMux(),

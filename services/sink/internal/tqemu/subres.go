@@ -47,7 +47,7 @@ func (s *Server) handleListAttributes(w http.ResponseWriter, r *http.Request) {
 		writeNotFound(w)
 		return
 	}
-	out := make([]map[string]any, 0, len(rec.Attributes))
+	out := make([]attrOut, 0, len(rec.Attributes))
 	for _, a := range rec.Attributes {
 		out = append(out, renderAttr(rec.ID, a))
 	}
@@ -85,7 +85,7 @@ func (s *Server) handleAddAttributes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	changed := false
-	out := make([]map[string]any, 0, len(specs))
+	out := make([]attrOut, 0, len(specs))
 	for _, sp := range specs {
 		a, added := s.addAttribute(rec, sp, now)
 		changed = changed || added
@@ -254,7 +254,7 @@ func (s *Server) handleListComments(w http.ResponseWriter, r *http.Request) {
 		writeNotFound(w)
 		return
 	}
-	out := make([]map[string]any, 0, len(rec.Comments))
+	out := make([]commentOut, 0, len(rec.Comments))
 	for _, c := range rec.Comments {
 		out = append(out, renderComment(rec.ID, c))
 	}
