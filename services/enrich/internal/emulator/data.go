@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 )
 
@@ -97,15 +96,23 @@ const confirmed = "2026-11-20 08:15:00"
 
 var countries = []string{"us", "de", "nl", "fr", "sg", "br", "jp", "gb"}
 
+// asNames is the AS name per profile.
+var asNames = map[Kind]string{
+	KindSafe: "EXAMPLE-BROADBAND", KindVPN: "EXAMPLE-VPN-HOSTING", KindHosting: "EXAMPLE-CLOUD",
+	KindTor: "EXAMPLE-TOR-HOSTING", KindScanner: "EXAMPLE-BULLETPROOF", KindCritical: "EXAMPLE-COLO",
+}
+
+// asInfo is the deterministic AS number, name and country of an indicator.
+type asInfo struct {
+	asn  int64
+	name string
+	cc   string
+}
+
 // asOf returns a deterministic AS number, name and country for an indicator.
-func asOf(ip string, k Kind) (int64, string, string) {
+func asOf(ip string, k Kind) asInfo {
 	h := hash64("as:" + ip)
-	asn := int64(64500 + h%100)
-	name := map[Kind]string{
-		KindSafe: "EXAMPLE-BROADBAND", KindVPN: "EXAMPLE-VPN-HOSTING", KindHosting: "EXAMPLE-CLOUD",
-		KindTor: "EXAMPLE-TOR-HOSTING", KindScanner: "EXAMPLE-BULLETPROOF", KindCritical: "EXAMPLE-COLO",
-	}[k]
-	return asn, name, countries[(h>>8)%uint64(len(countries))]
+	return asInfo{asn: int64(64500 + h%100), name: asNames[k], cc: countries[(h>>8)%uint64(len(countries))]}
 }
 
 func port(no int, sock, app, proto, version string, vuln bool, tags ...string) cipPort {
@@ -153,9 +160,9 @@ func vulnsOf(k Kind) []cipVuln {
 	}
 }
 
-// criminalIPReport builds the report for ip (already canonical) with profile k.
-func criminalIPReport(ip string, k Kind) CriminalIPReport {
-	asn, asName, cc := asOf(ip, k)
+// criminalIPReport builds the report for ip (already canonical) with profile k and AS as.
+func criminalIPReport(ip string, k Kind, as asInfo) CriminalIPReport {
+	asn, asName, cc := as.asn, as.name, as.cc
 	r := CriminalIPReport{
 		IP: ip, Status: 200,
 		Score:       cipScore{Inbound: "Safe", Outbound: "Safe"},
@@ -261,11 +268,10 @@ type AbuseIPDBData struct {
 	LastReportedAt       *string  `json:"lastReportedAt"`
 }
 
-func abuseIPDBData(addr netip.Addr, k Kind) AbuseIPDBData {
-	ip := addr.String()
-	_, asName, cc := asOf(ip, k)
+func abuseIPDBData(ip string, is4 bool, k Kind, as asInfo) AbuseIPDBData {
+	asName, cc := as.name, as.cc
 	ver := 4
-	if !addr.Is4() {
+	if !is4 {
 		ver = 6
 	}
 	score := map[Kind]int{KindSafe: 0, KindVPN: 25, KindHosting: 10, KindTor: 100, KindScanner: 80, KindCritical: 100}[k]

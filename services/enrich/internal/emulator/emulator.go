@@ -131,6 +131,8 @@ type Emulator struct {
 	key string
 	log *slog.Logger
 
+	bodies templates // pre-rendered normal answers
+
 	mu     sync.Mutex
 	stats  map[string]*RouteStats
 	faults map[string]*faultState

@@ -27,20 +27,26 @@ func parseIP(s string) (netip.Addr, bool) {
 func (e *Emulator) criminalIP(w http.ResponseWriter, _ *http.Request, ind string, f Fault) {
 	addr, ok := parseIP(ind)
 	if !ok {
-		writeJSON(w, 200, map[string]any{"status": 400, "message": "Invalid IP Address."})
+		writeRaw(w, 200, bodyInvalidIPCriminal)
 		return
 	}
 	ip := addr.String()
 	k := Profile(ip)
 	if k == KindNotFound {
-		writeJSON(w, http.StatusNotFound, map[string]any{"status": 404, "message": "no data"})
+		writeRaw(w, http.StatusNotFound, bodyNotFoundCriminal)
 		return
 	}
-	rep := criminalIPReport(ip, k)
+	as := asOf(ip, k)
 	if f.Mode == ModeWrongIP {
+		rep := criminalIPReport(ip, k, as)
 		rep.IP = otherIP(ip)
+		writeJSON(w, 200, rep)
+		return
 	}
-	writeJSON(w, 200, rep)
+	t := e.bodies.get(tmplKey{route: RouteCriminalIP, kind: k, asn: as.asn, cc: as.cc}, func() any {
+		return criminalIPReport(ipMark, k, as)
+	})
+	writeRaw(w, 200, t.render(ip))
 }
 
 var domainRE = regexp.MustCompile(`^([a-z0-9-]{1,63}\.)+[a-z0-9-]{1,63}$`)
@@ -69,20 +75,23 @@ func (e *Emulator) criminalIPDomain(w http.ResponseWriter, _ *http.Request, ind 
 func (e *Emulator) internetDB(w http.ResponseWriter, _ *http.Request, ind string, f Fault) {
 	addr, ok := parseIP(ind)
 	if !ok {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "Invalid IP"})
+		writeRaw(w, http.StatusBadRequest, bodyInvalidIPInternetDB)
 		return
 	}
 	ip := addr.String()
 	k := Profile(ip)
 	if k == KindNotFound {
-		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "No information available"})
+		writeRaw(w, http.StatusNotFound, bodyNotFoundInternetDB)
 		return
 	}
-	a := internetDBAnswer(ip, k)
 	if f.Mode == ModeWrongIP {
+		a := internetDBAnswer(ip, k)
 		a.IP = otherIP(ip)
+		writeJSON(w, 200, a)
+		return
 	}
-	writeJSON(w, 200, a)
+	t := e.bodies.get(tmplKey{route: RouteInternetDB, kind: k}, func() any { return internetDBAnswer(ipMark, k) })
+	writeRaw(w, 200, t.render(ip))
 }
 
 func (e *Emulator) abuseIPDB(w http.ResponseWriter, _ *http.Request, ind string, f Fault) {
@@ -91,11 +100,19 @@ func (e *Emulator) abuseIPDB(w http.ResponseWriter, _ *http.Request, ind string,
 		writeJSON(w, http.StatusUnprocessableEntity, abuseErr(422, "The ip address must be a valid IPv4 or IPv6 address (e.g. 8.8.8.8 or 2001:4860:4860::8888)."))
 		return
 	}
-	d := abuseIPDBData(addr, Profile(addr.String()))
+	ip := addr.String()
+	k := Profile(ip)
+	as := asOf(ip, k)
 	if f.Mode == ModeWrongIP {
+		d := abuseIPDBData(ip, addr.Is4(), k, as)
 		d.IPAddress = otherIP(d.IPAddress)
+		writeJSON(w, 200, map[string]any{"data": d})
+		return
 	}
-	writeJSON(w, 200, map[string]any{"data": d})
+	t := e.bodies.get(tmplKey{route: RouteAbuseIPDB, kind: k, cc: as.cc, v6: !addr.Is4()}, func() any {
+		return map[string]any{"data": abuseIPDBData(ipMark, addr.Is4(), k, as)}
+	})
+	writeRaw(w, 200, t.render(ip))
 }
 
 func (e *Emulator) greyNoise(w http.ResponseWriter, _ *http.Request, ind string, f Fault) {
@@ -105,13 +122,18 @@ func (e *Emulator) greyNoise(w http.ResponseWriter, _ *http.Request, ind string,
 		return
 	}
 	ip := addr.String()
-	a, observed := greyNoiseAnswer(ip, Profile(ip))
-	if f.Mode == ModeWrongIP {
-		a.IP = otherIP(ip)
-	}
+	k := Profile(ip)
+	a, observed := greyNoiseAnswer(ipMark, k)
+	status := 200
 	if !observed {
-		writeJSON(w, http.StatusNotFound, a)
+		status = http.StatusNotFound
+	}
+	if f.Mode == ModeWrongIP {
+		a, _ = greyNoiseAnswer(ip, k)
+		a.IP = otherIP(ip)
+		writeJSON(w, status, a)
 		return
 	}
-	writeJSON(w, 200, a)
+	t := e.bodies.get(tmplKey{route: RouteGreyNoise, kind: k}, func() any { return a })
+	writeRaw(w, status, t.render(ip))
 }
