@@ -53,7 +53,7 @@ func (s *Store) load(ctx context.Context, key string, accept func(Entry) bool, f
 	if s.rdb == nil {
 		return s.fill(ctx, key, fetch)
 	}
-	lockKey := lockPrefix + strings.TrimPrefix(key, KeyPrefix)
+	lockKey := lockKeyOf(key)
 	token := newToken()
 	deadline := time.Now().Add(s.cfg.LockWait)
 	for {
@@ -128,3 +128,103 @@ func newToken() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go ≥ 1.24)
 	return hex.EncodeToString(b[:])
 }
+
+// Claim is a set of fill locks taken together for one batch's misses (see Store.Claim). The zero Claim
+// holds nothing. It is read-only after Claim returns, so concurrent fills may consult it.
+type Claim struct {
+	token string
+	held  map[string]bool  // entry keys whose fill lock this claim holds
+	found map[string]Entry // held keys another replica published just before the lock was taken
+}
+
+// Held reports whether the claim holds key's fill lock: the caller may fetch it with FillHeld without
+// waiting for anybody.
+func (c *Claim) Held(key string) bool { return c != nil && c.held[key] }
+
+// Found returns the entry that was published for a held key between the caller's miss and the lock.
+func (c *Claim) Found(key string) (Entry, bool) {
+	if c == nil {
+		return Entry{}, false
+	}
+	e, ok := c.found[key]
+	return e, ok
+}
+
+// Claim takes the cross-replica fill locks of keys (a batch's cache misses) in ONE pipelined round trip
+// (SET NX PX per key), then re-reads the won keys in one more (the previous leader may have published
+// between the miss and the lock). Keys another replica holds are not in the claim: fetch those with Load,
+// which waits for that replica's answer. Without Redis, or when Redis fails, the claim holds nothing and
+// every key goes through Load. Release the claim when its fills are done.
+func (s *Store) Claim(ctx context.Context, keys []string) *Claim {
+	c := &Claim{token: newToken()}
+	if s.rdb == nil || len(keys) == 0 {
+		return c
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.SetNX(ctx, lockKeyOf(k), c.token, s.cfg.LockTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.log.WarnContext(ctx, "claim fill locks", "keys", len(keys), "err", err)
+		// Some locks may have been taken: give them back so other replicas need not wait them out.
+		for i, k := range keys {
+			if won, err := cmds[i].Result(); err == nil && won {
+				if c.held == nil {
+					c.held = map[string]bool{}
+				}
+				c.held[k] = true
+			}
+		}
+		s.Release(ctx, c)
+		return &Claim{}
+	}
+	won := make([]string, 0, len(keys))
+	for i, k := range keys {
+		if cmds[i].Val() {
+			won = append(won, k)
+		}
+	}
+	c.held = make(map[string]bool, len(won))
+	for _, k := range won {
+		c.held[k] = true
+	}
+	if len(won) == 0 {
+		return c
+	}
+	hits, err := s.GetMany(ctx, won)
+	if err != nil {
+		s.log.WarnContext(ctx, "re-read claimed keys", "keys", len(won), "err", err)
+	}
+	if len(hits) > 0 {
+		c.found = hits
+	}
+	return c
+}
+
+// FillHeld runs fetch for a key whose fill lock c holds and stores a cacheable answer (L1 and Redis), so
+// replicas waiting on the lock see it. It does not release the lock: Release does, for the whole claim.
+func (s *Store) FillHeld(ctx context.Context, key string, fetch FetchFunc) (Entry, error) {
+	r, err := s.fill(ctx, key, fetch)
+	return r.entry, err
+}
+
+// Release gives back every lock of c in one pipelined round trip (compare-and-delete, so a lock that
+// expired and was taken by another replica is left alone). Locks not released expire after LockTTL.
+func (s *Store) Release(ctx context.Context, c *Claim) {
+	if s.rdb == nil || c == nil || len(c.held) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	for k := range c.held {
+		releaseScript.Eval(rctx, pipe, []string{lockKeyOf(k)}, c.token)
+	}
+	if _, err := pipe.Exec(rctx); err != nil {
+		s.log.WarnContext(ctx, "release fill locks (they expire by themselves)", "locks", len(c.held), "err", err)
+	}
+}
+
+// lockKeyOf is the fill lock key of an entry key.
+func lockKeyOf(key string) string { return lockPrefix + strings.TrimPrefix(key, KeyPrefix) }

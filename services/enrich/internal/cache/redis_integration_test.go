@@ -166,3 +166,63 @@ func TestLeaderErrorLetsFollowerRetry(t *testing.T) {
 		t.Fatalf("follower waited %s", time.Since(begin))
 	}
 }
+
+// TestClaimLocksABatchInFewRoundTrips: a claim over a batch's misses takes every free lock in one pipeline
+// (plus one re-read of the won keys), skips locks another replica holds, reports entries published just
+// before the lock, and its release frees exactly its own locks in one pipeline.
+func TestClaimLocksABatchInFewRoundTrips(t *testing.T) {
+	rdb := testRedis(t)
+	other := New(Config{}, rdb, nil)
+	keys := make([]string, 50)
+	for i := range keys {
+		keys[i] = uniqueKey(t)
+	}
+	busy := other.Claim(t.Context(), keys[:5]) // another replica is filling the first five
+	if !busy.Held(keys[0]) || !busy.Held(keys[4]) {
+		t.Fatal("first claim did not take free locks")
+	}
+	published := sampleEntry(events.StatusOK, time.Minute)
+	if err := other.Set(t.Context(), keys[9], published); err != nil { // answered before our lock
+		t.Fatal(err)
+	}
+
+	h := &countHook{}
+	counted := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+	t.Cleanup(func() { _ = counted.Close() })
+	if err := counted.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	counted.AddHook(h)
+	s := New(Config{}, counted, nil)
+	c := s.Claim(t.Context(), keys)
+	for i, k := range keys {
+		if want := i >= 5; c.Held(k) != want {
+			t.Fatalf("key %d held = %v, want %v", i, c.Held(k), want)
+		}
+	}
+	if e, ok := c.Found(keys[9]); !ok || e.Status != events.StatusOK {
+		t.Fatalf("published entry not reported: %+v %v", e, ok)
+	}
+	if _, ok := c.Found(keys[10]); ok {
+		t.Fatal("unpublished key reported as found")
+	}
+	if h.pipelines.Load() != 2 || h.cmds.Load() != 0 {
+		t.Fatalf("claim: %d pipelines, %d single commands; want 2 pipelines", h.pipelines.Load(), h.cmds.Load())
+	}
+	if _, err := s.FillHeld(t.Context(), keys[10], func(context.Context) (Entry, error) { return published, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok, err := other.Get(t.Context(), keys[10]); err != nil || !ok || e.Status != events.StatusOK {
+		t.Fatalf("filled entry not shared: %+v %v %v", e, ok, err)
+	}
+	h.pipelines.Store(0)
+	s.Release(t.Context(), c)
+	if h.pipelines.Load() != 1 {
+		t.Fatalf("release: %d pipelines, want 1", h.pipelines.Load())
+	}
+	n, err := rdb.Exists(t.Context(), lockKeyOf(keys[0]), lockKeyOf(keys[5]), lockKeyOf(keys[49])).Result()
+	if err != nil || n != 1 {
+		t.Fatalf("after release %d of (other's lock, two of ours) exist, want only the other's: %v", n, err)
+	}
+	other.Release(t.Context(), busy)
+}

@@ -65,6 +65,12 @@ type Cache interface {
 	// Load returns the cached entry accept agrees to, or runs fetch once across callers and replicas,
 	// storing answers.
 	Load(ctx context.Context, key string, accept func(cache.Entry) bool, fetch cache.FetchFunc) (cache.Entry, bool, error)
+	// Claim takes the cross-replica fill locks of a batch's misses in one round trip.
+	Claim(ctx context.Context, keys []string) *cache.Claim
+	// FillHeld fetches and stores a key whose fill lock a Claim holds.
+	FillHeld(ctx context.Context, key string, fetch cache.FetchFunc) (cache.Entry, error)
+	// Release gives back a Claim's locks in one round trip.
+	Release(ctx context.Context, c *cache.Claim)
 }
 
 // Limiter is what the enricher needs from the call budget (*limit.Limiter).
@@ -328,6 +334,28 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 		}
 	}
 
+	var claim *cache.Claim
+	if len(misses) > 0 {
+		// One round trip takes the fill locks of every miss; keys another replica is filling go through
+		// Load, which waits for its answer.
+		mkeys := make([]string, len(misses))
+		for i, t := range misses {
+			mkeys[i] = t.key
+		}
+		claim = e.cache.Claim(ctx, mkeys)
+		defer e.cache.Release(ctx, claim)
+		left := misses[:0]
+		for _, t := range misses {
+			p := e.provs[t.pi]
+			if en, ok := claim.Found(t.key); ok && e.fresh(p, en, now) {
+				e.assign(out, t, fromEntry(p.name, en, true))
+				continue
+			}
+			left = append(left, t)
+		}
+		misses = left
+	}
+
 	var g errgroup.Group
 	g.SetLimit(e.cfg.Concurrency)
 	for _, t := range misses {
@@ -335,7 +363,7 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 			break
 		}
 		g.Go(func() error {
-			e.assign(out, t, e.lookup(ctx, t))
+			e.assign(out, t, e.lookup(ctx, t, claim))
 			return nil
 		})
 	}
@@ -431,13 +459,22 @@ func fromEntry(name string, en cache.Entry, cached bool) outcome {
 	return oc
 }
 
-// lookup fetches one missing key through the stampede guard.
-func (e *Enricher) lookup(ctx context.Context, t *task) outcome {
+// lookup fetches one missing key: directly when the batch's claim holds its fill lock, else through the
+// stampede guard (which waits for the replica filling it).
+func (e *Enricher) lookup(ctx context.Context, t *task, claim *cache.Claim) outcome {
 	p := e.provs[t.pi]
-	accept := func(en cache.Entry) bool { return e.fresh(p, en, e.now()) }
-	en, fromCache, err := e.cache.Load(ctx, t.key, accept, func(ctx context.Context) (cache.Entry, error) {
-		return e.call(ctx, p, t.ind)
-	})
+	fetch := func(ctx context.Context) (cache.Entry, error) { return e.call(ctx, p, t.ind) }
+	var (
+		en        cache.Entry
+		fromCache bool
+		err       error
+	)
+	if claim.Held(t.key) {
+		en, err = e.cache.FillHeld(ctx, t.key, fetch)
+	} else {
+		accept := func(en cache.Entry) bool { return e.fresh(p, en, e.now()) }
+		en, fromCache, err = e.cache.Load(ctx, t.key, accept, fetch)
+	}
 	if err != nil {
 		status, class := classify(err)
 		if status == events.StatusError && class == ClassInternal {
