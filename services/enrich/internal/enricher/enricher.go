@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -356,18 +357,7 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 		misses = left
 	}
 
-	var g errgroup.Group
-	g.SetLimit(e.cfg.Concurrency)
-	for _, t := range misses {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			e.assign(out, t, e.lookup(ctx, t, claim))
-			return nil
-		})
-	}
-	_ = g.Wait() // tasks report outcomes, never errors
+	e.fetchAll(ctx, out, misses, claim)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("enrich batch: %w", err)
 	}
@@ -398,6 +388,51 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 		res[i] = events.Enrichment{Observation: o, Results: results, Exposure: merge(e.cfg.Merge, out[i]), EnrichedAt: enrichedAt}
 	}
 	return res, nil
+}
+
+// fetchAll looks the misses up concurrently: each provider's calls run on their own, at most its
+// MaxConcurrent (or Concurrency) at a time, and all of them together at most Concurrency at a time. A
+// provider that is slow or allows one call at a time so never holds the slots of the others.
+func (e *Enricher) fetchAll(ctx context.Context, out [][]outcome, misses []*task, claim *cache.Claim) {
+	if len(misses) == 0 {
+		return
+	}
+	byProv := make([][]*task, len(e.provs))
+	for _, t := range misses {
+		byProv[t.pi] = append(byProv[t.pi], t)
+	}
+	slots := make(chan struct{}, e.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for pi, ts := range byProv {
+		if len(ts) == 0 {
+			continue
+		}
+		limit := e.cfg.Concurrency
+		if mc := e.provs[pi].cfg.MaxConcurrent; mc > 0 && mc < limit {
+			limit = mc
+		}
+		wg.Go(func() {
+			var g errgroup.Group
+			g.SetLimit(limit)
+			for _, t := range ts {
+				if ctx.Err() != nil {
+					break
+				}
+				g.Go(func() error {
+					select {
+					case slots <- struct{}{}:
+					case <-ctx.Done():
+						return nil // EnrichBatch reports ctx's error
+					}
+					defer func() { <-slots }()
+					e.assign(out, t, e.lookup(ctx, t, claim))
+					return nil
+				})
+			}
+			_ = g.Wait() // tasks report outcomes, never errors
+		})
+	}
+	wg.Wait()
 }
 
 // assign gives one task's outcome to every record that needed it. Tasks own disjoint (record, provider) cells,
