@@ -109,7 +109,20 @@ func release(w *wireEntry) {
 	wirePool.Put(w)
 }
 
+// decode reads an entry written by encode: the reflection-free fastDecode when it recognises the input,
+// else encoding/json.
 func decode(raw []byte) (Entry, error) {
+	if e, ok := fastDecode(raw); ok {
+		if !e.Cacheable() {
+			return Entry{}, ErrNotCacheable
+		}
+		return e, nil
+	}
+	return decodeJSON(raw)
+}
+
+// decodeJSON is decode with encoding/json.
+func decodeJSON(raw []byte) (Entry, error) {
 	w := wirePool.Get().(*wireEntry)
 	defer release(w)
 	if err := json.Unmarshal(raw, w); err != nil {
