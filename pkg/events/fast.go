@@ -105,38 +105,72 @@ func (r *reader) observation(o *Observation) {
 
 // appendStringMap writes a map of strings as one block in sorted key order (goavro writes Go's
 // random map order; any order is the same Avro value, sorted keeps the output deterministic).
-// It iterates the map once, collecting key/value pairs (no second hash lookup per key), and sorts the
-// pairs by key with an insertion sort: provider evidence maps are small (a few dozen keys at most).
+// It iterates the map once, collecting key/value pairs (no second hash lookup per key). Provider evidence
+// maps are small (a few dozen keys), so up to 32 keys are insertion-sorted through an index, comparing the
+// keys' first 8 bytes as one integer before comparing whole strings (keys often share a short prefix).
 func appendStringMap(b []byte, m map[string]string) []byte {
 	if len(m) == 0 {
 		return append(b, 0)
 	}
-	var stack [32]kv
-	pairs := stack[:0]
-	if len(m) > len(stack) {
-		pairs = make([]kv, 0, len(m))
-	}
-	for k, v := range m {
-		pairs = append(pairs, kv{k, v})
-	}
-	if len(pairs) <= 48 {
-		for i := 1; i < len(pairs); i++ {
-			p := pairs[i]
-			j := i
-			for ; j > 0 && pairs[j-1].k > p.k; j-- {
-				pairs[j] = pairs[j-1]
-			}
-			pairs[j] = p
+	const small = 32
+	if len(m) > small {
+		pairs := make([]kv, 0, len(m))
+		for k, v := range m {
+			pairs = append(pairs, kv{k, v})
 		}
-	} else {
 		slices.SortFunc(pairs, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+		b = appendLong(b, int64(len(pairs)))
+		for i := range pairs {
+			b = appendString(b, pairs[i].k)
+			b = appendString(b, pairs[i].v)
+		}
+		return append(b, 0)
 	}
-	b = appendLong(b, int64(len(pairs)))
-	for i := range pairs {
+	var (
+		pairs [small]kv
+		pre   [small]uint64
+		idx   [small]uint8
+	)
+	n := 0
+	for k, v := range m {
+		pairs[n], pre[n], idx[n] = kv{k, v}, prefix8(k), uint8(n)
+		n++
+	}
+	for i := 1; i < n; i++ {
+		x := idx[i]
+		j := i
+		for ; j > 0; j-- {
+			y := idx[j-1]
+			if pre[y] < pre[x] || (pre[y] == pre[x] && pairs[y].k <= pairs[x].k) {
+				break
+			}
+			idx[j] = y
+		}
+		idx[j] = x
+	}
+	b = appendLong(b, int64(n))
+	for _, i := range idx[:n] {
 		b = appendString(b, pairs[i].k)
 		b = appendString(b, pairs[i].v)
 	}
 	return append(b, 0)
+}
+
+// prefix8 is s's first 8 bytes as a big-endian integer, zero-padded: a < b as integers implies a < b as
+// strings, and equal integers leave the order to the whole strings.
+func prefix8(s string) uint64 {
+	if len(s) >= 8 {
+		return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+			uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
+	}
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(s) {
+			p |= uint64(s[i])
+		}
+	}
+	return p
 }
 
 // kv is one map entry of appendStringMap.
