@@ -87,10 +87,13 @@ type Config struct {
 	PauseMin       time.Duration // first pause (default 500ms), doubling to PauseMax
 	PauseMax       time.Duration // default 30s
 	ProduceTimeout time.Duration // bound on waiting for produce acks (default 30s)
-	DrainTimeout   time.Duration // after shutdown starts, time left to finish the batch in hand (default 20s)
-	ExtraOpts      []kgo.Opt     // e.g. kotel hooks
-	Tracer         *kotel.Tracer // optional: a process span per record, parent of its outputs
-	Metrics        *Metrics      // optional
+	DrainTimeout   time.Duration // after shutdown starts (or before a rebalance), time left to finish and commit the batches in flight (default 20s)
+	// MaxInFlight bounds the handled batches whose outputs are still being produced or whose
+	// offsets are not yet committed (default 4). 1 makes the runner serial.
+	MaxInFlight int
+	ExtraOpts   []kgo.Opt     // e.g. kotel hooks
+	Tracer      *kotel.Tracer // optional: a process span per record, parent of its outputs
+	Metrics     *Metrics      // optional
 	// OnRevoke is called (from the poll goroutine, between batches) when partitions are revoked or lost.
 	OnRevoke func(ctx context.Context, revoked map[string][]int32)
 }
@@ -117,6 +120,9 @@ func (c *Config) defaults() {
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = 30 * time.Second
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 4
+	}
 }
 
 // Runner is one consumer group member running a BatchHandler.
@@ -128,9 +134,15 @@ type Runner struct {
 	cl      *kgo.Client
 	metrics *Metrics
 
+	pmu         sync.Mutex // paused, pausedUntil: the poll goroutine and the revoke callback
 	pausedUntil time.Time
 	paused      map[string][]int32
-	pauseStreak int
+	pauseStreak atomic.Int32
+
+	pipe            *pipeline
+	rebalanceWanted atomic.Bool // a rebalance callback waits for AllowRebalance
+	pollMu          sync.Mutex
+	pollCancel      context.CancelFunc // cancels the poll in progress (nil between polls)
 
 	lastOK    atomic.Int64 // unix nanos of the last successful fetch or ping
 	closeOnce sync.Once
@@ -143,6 +155,7 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 		return nil, errors.New("stream: Stage, Group and Topics are required")
 	}
 	r := &Runner{cfg: cfg, h: h, serde: serde, log: log.With("stage", cfg.Stage), metrics: cfg.Metrics}
+	r.pipe = newPipeline(r.wakePoll)
 	if r.metrics == nil {
 		r.metrics = NopMetrics()
 	}
@@ -170,6 +183,7 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key: one indicator, one partition
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onRevoked),
+		kgo.OnPartitionsCallbackBlocked(r.onBlocked),
 	)
 	if cfg.Kafka.GroupProtocol == "classic" {
 		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
@@ -205,13 +219,15 @@ func (r *Runner) Ready() bool {
 }
 
 func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	// Batches are committed before the poll goroutine lets a rebalance through
-	// (BlockRebalanceOnPoll), so there is nothing uncommitted here to save.
+	// In-flight batches are drained and committed before the poll goroutine lets a rebalance
+	// through (BlockRebalanceOnPoll), so there is nothing uncommitted here to save.
+	r.pmu.Lock()
 	for t, ps := range revoked {
 		if cur, ok := r.paused[t]; ok {
 			r.paused[t] = without(cur, ps)
 		}
 	}
+	r.pmu.Unlock()
 	r.log.InfoContext(ctx, "partitions revoked", "partitions", revoked)
 	if r.cfg.OnRevoke != nil {
 		r.cfg.OnRevoke(ctx, revoked)
@@ -236,24 +252,63 @@ func without(cur, drop []int32) []int32 {
 
 // Run polls and processes until ctx is cancelled or the client is closed. It returns nil on a
 // clean stop. It never returns because of one bad record.
+//
+// Batches are pipelined: while the outputs of up to MaxInFlight handled batches are being
+// produced and their offsets committed (by a committer goroutine, in order), the next batch is
+// polled and handled. Before a rebalance is let through and before Run returns, the batches in
+// flight are drained and committed (bounded by DrainTimeout).
 func (r *Runner) Run(ctx context.Context) error {
-	// The batch in hand finishes after ctx is cancelled (stop polling, finish, produce, commit),
+	// The batches in hand finish after ctx is cancelled (stop polling, finish, produce, commit),
 	// bounded by DrainTimeout.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(r.cfg.DrainTimeout, cancelWork) })
 	defer stop()
+
+	cctx, stopCommitter := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { r.commitLoop(cctx) })
+	defer func() {
+		stopCommitter()
+		wg.Wait()
+	}()
+
 	for {
+		r.handleFailure(work)
 		if ctx.Err() != nil {
+			r.drain(work, "shutdown")
 			return nil
 		}
 		r.maybeResume()
-		recs, closed := r.poll(ctx)
+		if r.rebalanceWanted.Load() || r.pipe.idle() {
+			r.rebalanceWanted.Store(false)
+			dctx, cancel := context.WithTimeout(work, r.cfg.DrainTimeout)
+			r.drain(dctx, "rebalance")
+			cancel()
+			r.cl.AllowRebalance()
+		}
+		if !r.pipe.waitSpace(work, r.cfg.MaxInFlight) {
+			continue // ctx ended or a batch failed: handled at the top
+		}
+		pctx, pcancel := context.WithCancel(ctx)
+		r.pollMu.Lock()
+		r.pollCancel = pcancel
+		r.pollMu.Unlock()
+		if r.rebalanceWanted.Load() || r.pipe.hasFailed() {
+			pcancel() // signalled before the poll could be interrupted
+		}
+		recs, closed := r.poll(pctx)
+		r.pollMu.Lock()
+		r.pollCancel = nil
+		r.pollMu.Unlock()
+		pcancel()
 		if closed {
+			r.drain(work, "client closed")
 			return nil
 		}
 		if len(recs) > 0 {
 			if err := r.process(work, recs); err != nil {
+				r.drain(work, "error")
 				r.cl.AllowRebalance()
 				if ctx.Err() != nil {
 					return nil
@@ -261,8 +316,51 @@ func (r *Runner) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		r.cl.AllowRebalance()
 	}
+}
+
+// onBlocked is franz-go's signal that a rebalance waits for AllowRebalance: stop polling so the
+// poll goroutine drains the batches in flight and lets it through.
+func (r *Runner) onBlocked(context.Context, *kgo.Client) {
+	r.rebalanceWanted.Store(true)
+	r.wakePoll()
+}
+
+// wakePoll ends the poll in progress early (its records so far are still handled).
+func (r *Runner) wakePoll() {
+	r.pollMu.Lock()
+	if r.pollCancel != nil {
+		r.pollCancel()
+	}
+	r.pollMu.Unlock()
+}
+
+// drain waits until every batch in flight is acked and committed, rewinding and pausing the
+// partitions of a failed one; it gives up when ctx ends (the uncommitted batches are processed
+// again by whoever owns the partitions next).
+func (r *Runner) drain(ctx context.Context, why string) {
+	for {
+		if r.pipe.waitIdle(ctx) {
+			return
+		}
+		if !r.handleFailure(ctx) {
+			if n := r.pipe.inFlight(); n > 0 {
+				r.log.WarnContext(ctx, "batches left uncommitted; they will be processed again", "batches", n, "reason", why)
+			}
+			return
+		}
+	}
+}
+
+// handleFailure rewinds and pauses the partitions of every batch in flight after one of them
+// failed to produce. It reports whether there was a failure.
+func (r *Runner) handleFailure(ctx context.Context) bool {
+	first, err := r.pipe.takeFailure()
+	if err == nil {
+		return false
+	}
+	r.pauseAt(ctx, first, err)
+	return true
 }
 
 // poll collects up to MaxBatch records, waiting at most BatchWait for more after the first.
@@ -272,12 +370,13 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 	for {
 		pctx := ctx
 		var cancel context.CancelFunc = func() {}
+		paused, pausedUntil := r.pauseState()
 		switch {
 		case !deadline.IsZero():
 			pctx, cancel = context.WithDeadline(ctx, deadline)
-		case len(r.paused) > 0:
+		case paused:
 			// wake up to resume paused partitions even when nothing else arrives
-			pctx, cancel = context.WithDeadline(ctx, r.pausedUntil)
+			pctx, cancel = context.WithDeadline(ctx, pausedUntil)
 		}
 		fetches := r.cl.PollRecords(pctx, r.cfg.MaxBatch-len(recs))
 		cancel()
@@ -303,7 +402,7 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 			return recs, false
 		}
 		if len(recs) == 0 {
-			if len(r.paused) > 0 && time.Now().After(r.pausedUntil) {
+			if paused && time.Now().After(pausedUntil) {
 				return recs, false
 			}
 			continue
@@ -317,16 +416,16 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 	}
 }
 
-// process handles one batch: handler, retries, DLQ, produce, commit.
+// process handles one batch (handler, retries, DLQ) and hands its outputs to the producer; the
+// committer goroutine commits the batch once they are acked.
 func (r *Runner) process(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	r.metrics.in(ctx, len(recs))
 	spans := r.startSpans(recs)
+	submitted := false
 	defer func() {
-		for _, s := range spans {
-			if s != nil {
-				s.End()
-			}
+		if !submitted {
+			endSpans(spans)
 		}
 	}()
 
@@ -410,26 +509,19 @@ func (r *Runner) process(ctx context.Context, recs []*kgo.Record) error {
 		produced += len(res.Outputs)
 	}
 
-	if len(out) > 0 {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ProduceTimeout)
-		perr := r.cl.ProduceSync(pctx, out...).FirstErr()
-		cancel()
-		if perr != nil {
-			// nothing committed: rewind and try the batch again after a pause
-			r.pause(ctx, recs, fmt.Errorf("produce: %w", perr))
-			return nil
-		}
+	b := newBatch(recs, spans, start, produced, filtered)
+	r.pipe.submit(b)
+	submitted = true
+	if len(out) == 0 {
+		b.finish()
+		return nil
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ProduceTimeout)
-	cerr := r.cl.CommitRecords(cctx, recs...)
-	cancel()
-	if cerr != nil {
-		// Outputs are acknowledged; a failed commit means the batch may be processed again
-		// (duplicates are harmless by design), never skipped.
-		r.log.WarnContext(ctx, "commit failed; batch may be re-processed", "err", cerr)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ProduceTimeout)
+	b.cancel = cancel
+	b.pending.Store(int64(len(out)))
+	for _, o := range out {
+		r.cl.Produce(pctx, o, b.acked)
 	}
-	r.pauseStreak = 0
-	r.metrics.done(ctx, produced, filtered, time.Since(start))
 	return nil
 }
 
@@ -455,17 +547,15 @@ func (r *Runner) handleWithRetry(ctx context.Context, recs []*kgo.Record) ([]Res
 // pause rewinds the batch's partitions to their first record and pauses them.
 func (r *Runner) pause(ctx context.Context, recs []*kgo.Record, cause error) {
 	first := map[string]map[int32]kgo.EpochOffset{}
-	tps := map[string][]int32{}
 	for _, rec := range recs {
-		ps := first[rec.Topic]
-		if ps == nil {
-			ps = map[int32]kgo.EpochOffset{}
-			first[rec.Topic] = ps
-		}
-		if cur, ok := ps[rec.Partition]; !ok || rec.Offset < cur.Offset {
-			ps[rec.Partition] = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset}
-		}
+		lowerOffset(first, rec.Topic, rec.Partition, kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset})
 	}
+	r.pauseAt(ctx, first, cause)
+}
+
+// pauseAt rewinds the partitions to the given offsets and pauses them.
+func (r *Runner) pauseAt(ctx context.Context, first map[string]map[int32]kgo.EpochOffset, cause error) {
+	tps := map[string][]int32{}
 	for t, ps := range first {
 		for p := range ps {
 			tps[t] = append(tps[t], p)
@@ -473,11 +563,12 @@ func (r *Runner) pause(ctx context.Context, recs []*kgo.Record, cause error) {
 	}
 	r.cl.PauseFetchPartitions(tps)
 	r.cl.SetOffsets(first)
-	d := r.cfg.PauseMin << min(r.pauseStreak, 16)
+	streak := r.pauseStreak.Add(1) - 1
+	d := r.cfg.PauseMin << min(streak, 16)
 	if d > r.cfg.PauseMax || d <= 0 {
 		d = r.cfg.PauseMax
 	}
-	r.pauseStreak++
+	r.pmu.Lock()
 	if r.paused == nil {
 		r.paused = map[string][]int32{}
 	}
@@ -485,11 +576,20 @@ func (r *Runner) pause(ctx context.Context, recs []*kgo.Record, cause error) {
 		r.paused[t] = append(r.paused[t], ps...)
 	}
 	r.pausedUntil = time.Now().Add(d)
+	r.pmu.Unlock()
 	r.metrics.pause(ctx)
 	r.log.WarnContext(ctx, "pausing partitions", "partitions", tps, "for", d.String(), "err", cause)
 }
 
+func (r *Runner) pauseState() (bool, time.Time) {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	return len(r.paused) > 0, r.pausedUntil
+}
+
 func (r *Runner) maybeResume() {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
 	if len(r.paused) == 0 || time.Now().Before(r.pausedUntil) {
 		return
 	}
@@ -543,8 +643,8 @@ func (r *Runner) deadLetter(rec *kgo.Record, class string, cause error, attempts
 	}, nil
 }
 
-// Close flushes the producer, leaves the group and closes the client. Every batch is committed
-// before Run returns, so there is nothing left to commit here.
+// Close flushes the producer, leaves the group and closes the client. The batches in flight are
+// drained and committed before Run returns, so there is nothing left to commit here.
 func (r *Runner) Close(ctx context.Context) error {
 	var err error
 	r.closeOnce.Do(func() {
