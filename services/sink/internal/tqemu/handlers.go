@@ -86,10 +86,15 @@ func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code in
 		writeValidation(w, ValidationErrors{"body": {err.Error()}})
 		return
 	}
-	items, isArray, err := splitItems(body)
-	if err != nil {
-		writeValidation(w, ValidationErrors{"body": {err.Error()}})
-		return
+	decoded, fast := decodeIndicators(body)
+	var items []json.RawMessage
+	isArray := true
+	if !fast {
+		items, isArray, err = splitItems(body)
+		if err != nil {
+			writeValidation(w, ValidationErrors{"body": {err.Error()}})
+			return
+		}
 	}
 	with := parseWith(r.URL.Query().Get("with"))
 	if withRelations {
@@ -100,7 +105,10 @@ func (s *Server) writeIndicators(w http.ResponseWriter, r *http.Request, code in
 	now := s.now()
 	s.mu.Lock()
 	errs := ValidationErrors{}
-	specs := make([]indSpec, 0, len(items))
+	specs := make([]indSpec, 0, len(items)+len(decoded))
+	for i := range decoded {
+		specs = append(specs, s.st.validateIndicator(&decoded[i], strconv.Itoa(i)+".", errs))
+	}
 	for i, raw := range items {
 		prefix := ""
 		if isArray {

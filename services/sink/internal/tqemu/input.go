@@ -97,6 +97,11 @@ func isNull(raw json.RawMessage) bool {
 
 // intFromRaw reads an integer sent as a JSON number or numeric string.
 func intFromRaw(raw json.RawMessage) (int, bool) {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] >= '0' && t[0] <= '9' {
+		if i, err := strconv.Atoi(string(t)); err == nil {
+			return i, true // a plain integer literal: no decoder needed
+		}
+	}
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -142,6 +147,10 @@ func refFromRaw(raw json.RawMessage) (name string, id int, ok bool) {
 // stringValue reads an attribute or indicator value: a string, or a number
 // kept as its literal. Booleans are refused: the SDK sends "Yes"/"No" [V S4].
 func stringValue(raw json.RawMessage) (string, bool) {
+	if t := bytes.TrimSpace(raw); len(t) >= 2 && t[0] == '"' && t[len(t)-1] == '"' &&
+		bytes.IndexByte(t[1:len(t)-1], '\\') < 0 && bytes.IndexByte(t[1:len(t)-1], '"') < 0 {
+		return strings.TrimSpace(string(t[1 : len(t)-1])), true // no escapes: the bytes are the string
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return strings.TrimSpace(s), true
@@ -304,6 +313,26 @@ func (st *state) parseIndicator(raw json.RawMessage, prefix string, errs Validat
 		errs.add(strings.TrimSuffix(prefix, ".")+"body", "The indicator must be a valid JSON object.")
 		return indSpec{}
 	}
+	return st.validateIndicator(&in, prefix, errs)
+}
+
+// decodeIndicators decodes a JSON array of indicator objects in one pass (the common, valid
+// case). ok is false when the body is not such an array; callers then fall back to splitItems
+// and parseIndicator, which name the offending item.
+func decodeIndicators(body []byte) ([]indicatorIn, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '[' {
+		return nil, false
+	}
+	var ins []indicatorIn
+	if json.Unmarshal(body, &ins) != nil {
+		return nil, false
+	}
+	return ins, true
+}
+
+// validateIndicator validates one decoded indicator body (see parseIndicator).
+func (st *state) validateIndicator(in *indicatorIn, prefix string, errs ValidationErrors) indSpec {
 	var sp indSpec
 	value, ok := stringValue(in.Value)
 	if isNull(in.Value) || !ok || value == "" {

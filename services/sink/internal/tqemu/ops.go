@@ -1,9 +1,9 @@
 package tqemu
 
 import (
-	"encoding/json"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
