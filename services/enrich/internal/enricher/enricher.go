@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -80,6 +81,11 @@ type Limiter interface {
 	Configure(provider string, cfg limit.Config) error
 	// Acquire waits (bounded) for a slot, a token and quota; Release the permit after the call.
 	Acquire(ctx context.Context, provider string) (limit.Permit, error)
+	// Reserve takes up to n calls' budget in one step without waiting and returns how many it took and
+	// the calls left in the tightest quota window (-1: none).
+	Reserve(ctx context.Context, provider string, n int) (int, int64, error)
+	// AcquireReserved waits only for a concurrency slot, for a call Reserve already budgeted.
+	AcquireReserved(ctx context.Context, provider string) (limit.Permit, error)
 }
 
 var (
@@ -411,7 +417,28 @@ func (e *Enricher) fetchAll(ctx context.Context, out [][]outcome, misses []*task
 		if mc := e.provs[pi].cfg.MaxConcurrent; mc > 0 && mc < limit {
 			limit = mc
 		}
+		p := e.provs[pi]
 		wg.Go(func() {
+			// The calls of the keys this batch holds the fill lock of are certain: take their tokens and
+			// quota in one step. Calls beyond the reservation, and retries, take theirs one by one.
+			held := 0
+			for _, t := range ts {
+				if claim.Held(t.key) {
+					held++
+				}
+			}
+			var pool *atomic.Int64
+			if held > 0 {
+				n, left, err := e.lim.Reserve(ctx, p.name, held)
+				if err != nil {
+					e.log.WarnContext(ctx, "reserve call budget", "provider", p.name, "calls", held, "err", err)
+				}
+				if left >= 0 && err == nil {
+					e.m.Quota(p.name, left)
+				}
+				pool = new(atomic.Int64)
+				pool.Store(int64(n))
+			}
 			var g errgroup.Group
 			g.SetLimit(limit)
 			for _, t := range ts {
@@ -425,7 +452,7 @@ func (e *Enricher) fetchAll(ctx context.Context, out [][]outcome, misses []*task
 						return nil // EnrichBatch reports ctx's error
 					}
 					defer func() { <-slots }()
-					e.assign(out, t, e.lookup(ctx, t, claim))
+					e.assign(out, t, e.lookup(ctx, t, claim, pool))
 					return nil
 				})
 			}
@@ -496,9 +523,9 @@ func fromEntry(name string, en cache.Entry, cached bool) outcome {
 
 // lookup fetches one missing key: directly when the batch's claim holds its fill lock, else through the
 // stampede guard (which waits for the replica filling it).
-func (e *Enricher) lookup(ctx context.Context, t *task, claim *cache.Claim) outcome {
+func (e *Enricher) lookup(ctx context.Context, t *task, claim *cache.Claim, pool *atomic.Int64) outcome {
 	p := e.provs[t.pi]
-	fetch := func(ctx context.Context) (cache.Entry, error) { return e.call(ctx, p, t.ind) }
+	fetch := func(ctx context.Context) (cache.Entry, error) { return e.call(ctx, p, t.ind, pool) }
 	var (
 		en        cache.Entry
 		fromCache bool
@@ -520,10 +547,21 @@ func (e *Enricher) lookup(ctx context.Context, t *task, claim *cache.Claim) outc
 	return fromEntry(p.name, en, fromCache)
 }
 
-// call asks the provider with retries: limiter → breaker → Lookup (with timeout) per attempt.
-func (e *Enricher) call(ctx context.Context, p *prov, ind events.Indicator) (cache.Entry, error) {
+// call asks the provider with retries: limiter → breaker → Lookup (with timeout) per attempt. The first
+// attempt uses a call from pool (the batch's reserved budget) while it has one.
+func (e *Enricher) call(ctx context.Context, p *prov, ind events.Indicator, pool *atomic.Int64) (cache.Entry, error) {
+	first := true
 	attempt := func() (provider.Result, error) {
-		permit, err := e.lim.Acquire(ctx, p.name)
+		var (
+			permit limit.Permit
+			err    error
+		)
+		if first && pool != nil && pool.Add(-1) >= 0 {
+			permit, err = e.lim.AcquireReserved(ctx, p.name)
+		} else {
+			permit, err = e.lim.Acquire(ctx, p.name)
+		}
+		first = false
 		if err != nil {
 			return provider.Result{}, backoff.Permanent(err)
 		}

@@ -112,6 +112,55 @@ func TestBatchOneRedisRoundTrip(t *testing.T) {
 	}
 }
 
+// TestColdBatchConstantRedisWork: a batch of 50 new indicators over two providers with shared rate limits
+// and quotas costs a constant number of Redis round trips for locks and budget (the lock claim, its
+// re-read, one budget reservation per provider and the lock release), plus one write per answer; the
+// budget is consumed exactly once per call.
+func TestColdBatchConstantRedisWork(t *testing.T) {
+	fp := runID()
+	names := []string{"ra" + fp, "rb" + fp}
+	provs := []provider.Provider{&fakeProvider{name: names[0]}, &fakeProvider{name: names[1]}}
+	cfg := Config{Retry: fastRetry, Providers: map[string]ProviderConfig{}}
+	for _, n := range names {
+		cfg.Providers[n] = enabled(ProviderConfig{CredentialFingerprint: fp, Rate: 1000, Burst: 200,
+			Quotas: []limit.Quota{{Window: time.Hour, Limit: 1000}}})
+	}
+	var obs []events.Observation
+	for i := range 50 {
+		obs = append(obs, ip(fmt.Sprintf("45.33.37.%d", i+1)))
+	}
+	counted := redis.NewClient(&redis.Options{Addr: redisAddr()})
+	t.Cleanup(func() { _ = counted.Close() })
+	if err := counted.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := &roundTrips{}
+	counted.AddHook(h)
+	lim := limit.New(counted)
+	e, err := New(cfg, provs, cache.New(cache.Config{}, counted, nil), lim, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := batch(t, e, obs...)
+	for _, en := range out {
+		if r := result(t, en, names[1]); r.Status != events.StatusOK {
+			t.Fatalf("lookup: %+v", r)
+		}
+	}
+	answers := int64(2 * len(obs))
+	// GetMany + claim + re-read + release = 4 pipelines, one SET pipeline per answer; 2 reservations
+	// (a script may be sent twice when Redis first has to load it).
+	if p, c := h.pipelines.Load(), h.cmds.Load(); p != 4+answers || c < 2 || c > 4 {
+		t.Fatalf("%d pipelines and %d commands for %d answers; want %d pipelines and 2 reservation scripts", p, c, answers, 4+answers)
+	}
+	for _, n := range names {
+		left, err := lim.Remaining(t.Context(), n)
+		if err != nil || left != 1000-int64(len(obs)) {
+			t.Fatalf("%s quota left %d (%v), want %d", n, left, err, 1000-len(obs))
+		}
+	}
+}
+
 // TestStampedeThreeInstances: 1,000 concurrent lookups of one indicator through 3 enrichers (separate L1s,
 // one Redis) make exactly one provider call.
 func TestStampedeThreeInstances(t *testing.T) {

@@ -108,6 +108,9 @@ type decision struct {
 // budget takes one call's worth of tokens and quota atomically.
 type budget interface {
 	take(ctx context.Context) (decision, error)
+	// takeN takes up to n calls' worth at once (as many as the bucket and every quota window allow now)
+	// and returns how many, plus the smallest number of calls left over the quota windows (-1: no quota).
+	takeN(ctx context.Context, n int) (int, int64, error)
 	remaining(ctx context.Context) (int64, error)
 }
 
@@ -213,6 +216,49 @@ func (l *Limiter) Acquire(ctx context.Context, provider string) (Permit, error) 
 			t.Stop()
 			return fail(fmt.Errorf("%s: wait for budget: %w", provider, ctx.Err()))
 		}
+	}
+}
+
+// Reserve takes up to n calls' worth of tokens and quota in ONE step (one script call with Redis), as many
+// as the budget allows right now, without waiting, and returns how many it took (0..n) and the calls left in
+// the tightest quota window (-1: no quota). Each reserved call then needs only AcquireReserved. Reserved
+// budget is consumed even if the call is never made, so the limits are never exceeded. It is meant for a
+// batch that knows how many calls it is about to make; the calls beyond the reservation use Acquire.
+func (l *Limiter) Reserve(ctx context.Context, provider string, n int) (int, int64, error) {
+	e, err := l.get(provider)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n <= 0 {
+		return 0, -1, nil
+	}
+	got, left, err := e.b.takeN(ctx, n)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: reserve budget: %w", provider, err)
+	}
+	return got, left, nil
+}
+
+// AcquireReserved is Acquire for a call whose token and quota Reserve already took: it waits (at most
+// MaxWait) only for a concurrency slot. The Permit's Remaining is -1.
+func (l *Limiter) AcquireReserved(ctx context.Context, provider string) (Permit, error) {
+	e, err := l.get(provider)
+	if err != nil {
+		return Permit{}, err
+	}
+	if e.sem == nil {
+		return Permit{Remaining: -1}, nil
+	}
+	t := time.NewTimer(e.cfg.MaxWait)
+	defer t.Stop()
+	select {
+	case e.sem <- struct{}{}:
+		var once sync.Once
+		return Permit{Remaining: -1, release: func() { once.Do(func() { <-e.sem }) }}, nil
+	case <-t.C:
+		return Permit{}, fmt.Errorf("%s: concurrency slot: %w", provider, ErrRateLimited)
+	case <-ctx.Done():
+		return Permit{}, fmt.Errorf("%s: wait for slot: %w", provider, ctx.Err())
 	}
 }
 

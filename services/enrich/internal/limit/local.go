@@ -72,6 +72,23 @@ func (b *localBudget) take(context.Context) (decision, error) {
 	return decision{ok: true, remaining: b.left()}, nil
 }
 
+func (b *localBudget) takeN(ctx context.Context, n int) (int, int64, error) {
+	got, left := 0, int64(-1)
+	for got < n {
+		d, err := b.take(ctx)
+		if err != nil || !d.ok {
+			break
+		}
+		got++
+		left = d.remaining
+	}
+	if got == 0 {
+		l, err := b.remaining(ctx)
+		return 0, l, err
+	}
+	return got, left, nil
+}
+
 func (b *localBudget) remaining(context.Context) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

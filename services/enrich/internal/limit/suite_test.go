@@ -139,6 +139,55 @@ func runSuite(t *testing.T, mk func(t *testing.T) *Limiter) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("reserve takes what the bucket and every window allow in one step", func(t *testing.T) {
+		l, p := mk(t), uniqueProvider(t)
+		mustConfigure(t, l, p, Config{Rate: 1, Burst: 5, Quotas: []Quota{{Window: time.Hour, Limit: 4}}, MaxWait: 20 * time.Millisecond})
+		got, left, err := l.Reserve(t.Context(), p, 10)
+		if err != nil || got != 4 || left != 0 {
+			t.Fatalf("reserve 10 = %d (left %d, %v), want the 4 the quota allows and 0 left", got, left, err)
+		}
+		if got, _, err := l.Reserve(t.Context(), p, 3); err != nil || got != 0 {
+			t.Fatalf("second reserve = %d, %v; want 0", got, err)
+		}
+		if _, err := l.Acquire(t.Context(), p); !errors.Is(err, ErrQuotaExhausted) {
+			t.Fatalf("acquire after the quota was reserved: %v", err)
+		}
+		l2, p2 := mk(t), uniqueProvider(t)
+		mustConfigure(t, l2, p2, Config{Rate: 1, Burst: 5, MaxWait: 20 * time.Millisecond})
+		if got, left, err := l2.Reserve(t.Context(), p2, 8); err != nil || got != 5 || left != -1 {
+			t.Fatalf("reserve 8 from a bucket of 5 = %d (left %d, %v)", got, left, err)
+		}
+		if _, err := l2.Acquire(t.Context(), p2); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("acquire after the bucket was reserved: %v", err)
+		}
+		l3, p3 := mk(t), uniqueProvider(t)
+		mustConfigure(t, l3, p3, Config{})
+		if got, left, err := l3.Reserve(t.Context(), p3, 7); err != nil || got != 7 || left != -1 {
+			t.Fatalf("unlimited reserve = %d (left %d, %v)", got, left, err)
+		}
+	})
+
+	t.Run("a reserved call waits only for a concurrency slot", func(t *testing.T) {
+		l, p := mk(t), uniqueProvider(t)
+		mustConfigure(t, l, p, Config{Rate: 0.001, Burst: 1, MaxConcurrent: 1, MaxWait: 20 * time.Millisecond})
+		first, err := l.AcquireReserved(t.Context(), p)
+		if err != nil || first.Remaining != -1 {
+			t.Fatalf("first reserved acquire: %+v %v", first, err)
+		}
+		if _, err := l.AcquireReserved(t.Context(), p); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("second reserved acquire while the slot is taken: %v", err)
+		}
+		first.Release()
+		second, err := l.AcquireReserved(t.Context(), p)
+		if err != nil {
+			t.Fatalf("reserved acquire after release: %v", err)
+		}
+		second.Release()
+		// The bucket was never touched: its one token is still there for a normal call.
+		pm := acquire(t, l, p)
+		pm.Release()
+	})
+
 	t.Run("not configured", func(t *testing.T) {
 		if _, err := mk(t).Acquire(t.Context(), "nope"); !errors.Is(err, ErrNotConfigured) {
 			t.Fatalf("err = %v", err)
