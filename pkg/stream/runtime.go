@@ -89,11 +89,17 @@ type Config struct {
 	ProduceTimeout time.Duration // bound on waiting for produce acks (default 30s)
 	DrainTimeout   time.Duration // after shutdown starts (or before a rebalance), time left to finish and commit the batches in flight (default 20s)
 	// MaxInFlight bounds the handled batches whose outputs are still being produced or whose
-	// offsets are not yet committed (default 4). 1 makes the runner serial.
+	// offsets are not yet committed (default 4). With 1 the next batch is polled only after the
+	// previous one's outputs are acked.
 	MaxInFlight int
-	ExtraOpts   []kgo.Opt     // e.g. kotel hooks
-	Tracer      *kotel.Tracer // optional: a process span per record, parent of its outputs
-	Metrics     *Metrics      // optional
+	// FetchMaxBytes bounds one fetch response (default 2 MiB, compressed); the client holds about
+	// two per broker (one being polled, one fetched ahead), decompressed.
+	FetchMaxBytes int32
+	// FetchMaxPartitionBytes bounds one partition in a fetch (default 512 KiB).
+	FetchMaxPartitionBytes int32
+	ExtraOpts              []kgo.Opt     // e.g. kotel hooks
+	Tracer                 *kotel.Tracer // optional: a process span per record, parent of its outputs
+	Metrics                *Metrics      // optional
 	// OnRevoke is called (from the poll goroutine, between batches) when partitions are revoked or lost.
 	OnRevoke func(ctx context.Context, revoked map[string][]int32)
 }
@@ -122,6 +128,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 4
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = 2 << 20
+	}
+	if c.FetchMaxPartitionBytes <= 0 {
+		c.FetchMaxPartitionBytes = 512 << 10
 	}
 }
 
@@ -174,12 +186,14 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(reset),
 		kgo.FetchMaxWait(250*time.Millisecond),
-		// bound what sits in fetch buffers (memory target per service); one batch is at most
-		// MaxBatch records anyway
-		kgo.FetchMaxBytes(16<<20),
-		kgo.FetchMaxPartitionBytes(1<<20),
+		// bound what sits in fetch buffers (memory target per service): a fetched batch is
+		// decompressed whole and stays in memory until its last record is polled
+		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
+		kgo.MaxConcurrentFetches(4),
 		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.MaxBufferedRecords(4*cfg.MaxBatch+1000),
+		// room for the outputs of every batch in flight (a record may have several)
+		kgo.MaxBufferedRecords(2*(cfg.MaxInFlight+1)*cfg.MaxBatch+1000),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key: one indicator, one partition
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onRevoked),
