@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,7 @@ type Assets interface {
 // false-positive counters (state.Redis and state.Memory satisfy it).
 type Store interface {
 	Apply(ctx context.Context, batch []events.Enrichment) ([]state.Summary, error)
+	ApplyBatch(ctx context.Context, batch []events.Enrichment) (state.Batch, error)
 	Priors(ctx context.Context, keys []string) ([]state.Prior, error)
 	SavePublished(ctx context.Context, vs []state.LastVerdict) error
 	RecordFeedback(ctx context.Context, recs []state.FeedbackRecord) (int, error)
@@ -141,8 +143,31 @@ func (c *Correlator) Reload(path string) error {
 // Process records the sightings of batch and returns the verdicts to
 // publish, at most one per indicator, in the input order of each
 // indicator's last record. An empty result with a nil error means nothing
-// changed enough to publish. It costs two Redis round trips (Apply and
-// Priors) per batch.
+// changed enough to publish. See Correlate, which it wraps.
+func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error) {
+	outs, err := c.Correlate(ctx, batch)
+	if err != nil || len(outs) == 0 {
+		return nil, err
+	}
+	vs := make([]events.Verdict, len(outs))
+	for i := range outs {
+		vs[i] = outs[i].Verdict
+	}
+	return vs, nil
+}
+
+// Output is a verdict to publish and the index, in the batch given to
+// Correlate, of the record it was decided on (its indicator's last record).
+type Output struct {
+	Verdict events.Verdict
+	Record  int
+}
+
+// Correlate records the sightings of batch and returns the verdicts to
+// publish, at most one per indicator, ordered by the index of the record
+// each was decided on. It costs one Redis round trip per batch
+// (state.Store.ApplyBatch: sightings, summaries, last verdicts and analyst
+// allow entries).
 //
 // An indicator with an analyst allow entry in force (see ApplyFeedback) is
 // matched on the entry's allow list (the policy's feedback.allow_list),
@@ -157,60 +182,40 @@ func (c *Correlator) Reload(path string) error {
 // compare it with the verdict published before the batch. Evaluating each
 // record and publishing the first would publish the summary of the first
 // sighting only, and the re-emit rules would then hold back the later ones.
-func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error) {
+func (c *Correlator) Correlate(ctx context.Context, batch []events.Enrichment) ([]Output, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	sums, err := c.store.Apply(ctx, batch)
+	b, err := c.store.ApplyBatch(ctx, batch)
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
-	// Each record's indicator key is computed once; per-key data lives in
-	// slices indexed by the key's position in keys.
-	keys := make([]string, 0, len(batch))
-	pos := make(map[string]int, len(batch)) // indicator key -> position in keys
-	recKey := make([]int, len(batch))       // record index -> position in keys
-	lastRec := make([]int, 0, len(batch))   // position in keys -> index of its last record
-	for i := range batch {
-		k := batch[i].Observation.Indicator.Key()
-		ki, ok := pos[k]
-		if !ok {
-			ki = len(keys)
-			pos[k] = ki
-			keys = append(keys, k)
-			lastRec = append(lastRec, i)
-		}
-		recKey[i] = ki
-		lastRec[ki] = i
-	}
-	priors, err := c.store.Priors(ctx, keys)
-	if err != nil {
-		return nil, fmt.Errorf("process: %w", err)
-	}
-	prevs := make([]*policy.Previous, len(keys))
-	for i := range keys {
-		if priors[i].HasVerdict {
-			prevs[i] = previous(priors[i].Verdict)
-		}
+	if len(b.Keys) != len(b.Last) || len(b.Keys) != len(b.Summaries) || len(b.Keys) != len(b.Priors) {
+		return nil, fmt.Errorf("process: %w", errStoreReply)
 	}
 	p := c.policy.Load()
 	now := c.now()
-	var out []events.Verdict
-	for i := range batch {
-		ki := recKey[i]
-		if lastRec[ki] != i {
-			continue
+	var out []Output
+	for k := range b.Keys {
+		var prev *policy.Previous
+		if b.Priors[k].HasVerdict {
+			pv := previous(b.Priors[k].Verdict)
+			prev = &pv
 		}
-		v := evaluate(p, c.lists, c.assets, &batch[i], sums[i], prevs[ki], priors[ki].Allow, now)
-		if p.ShouldEmit(v, prevs[ki]) {
-			out = append(out, v)
+		i := b.Last[k]
+		v := evaluate(p, c.lists, c.assets, &batch[i], b.Summaries[k], prev, b.Priors[k].Allow, now)
+		if p.ShouldEmit(v, prev) {
+			out = append(out, Output{Verdict: v, Record: i})
 		}
 	}
+	slices.SortFunc(out, func(a, b Output) int { return a.Record - b.Record })
 	return out, nil
 }
 
-func previous(l state.LastVerdict) *policy.Previous {
-	return &policy.Previous{Priority: l.Priority, Level: l.Level, Action: l.Action, EmittedAt: l.EmittedAt,
+var errStoreReply = errors.New("store returned a batch of the wrong shape")
+
+func previous(l state.LastVerdict) policy.Previous {
+	return policy.Previous{Priority: l.Priority, Level: l.Level, Action: l.Action, EmittedAt: l.EmittedAt,
 		Sightings: l.Sightings, DistinctAssets: l.DistinctAssets}
 }
 

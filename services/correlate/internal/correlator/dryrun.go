@@ -114,7 +114,8 @@ func (c *Correlator) decideOne(ctx context.Context, e events.Enrichment) (events
 	}
 	var prev *policy.Previous
 	if priors[0].HasVerdict {
-		prev = previous(priors[0].Verdict)
+		pv := previous(priors[0].Verdict)
+		prev = &pv
 	}
 	v := evaluate(c.policy.Load(), c.lists, c.assets, &e, sums[0], prev, priors[0].Allow, c.now())
 	return v, c.Ack(ctx, []events.Verdict{v})

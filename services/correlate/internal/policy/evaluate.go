@@ -180,16 +180,6 @@ func clampRound(score float64) int32 {
 	return int32(math.Round(math.Max(0, math.Min(10, score))))
 }
 
-func (p *Policy) sum(rs []events.Reason, keep func(code string) bool) float64 {
-	total := p.Scoring.Base
-	for _, r := range rs {
-		if keep(r.Code) {
-			total += r.Weight
-		}
-	}
-	return total
-}
-
 // level returns the level whose band holds priority.
 func (p *Policy) level(priority int32) Level {
 	for _, l := range p.Levels {
@@ -211,7 +201,7 @@ func (p *Policy) topNonAlerting() int32 {
 	return 0
 }
 
-// decide applies decay, list treatment, levels and safeguards to a score.
+// decision is the outcome of decide.
 type decision struct {
 	priority int32
 	level    Level
@@ -219,7 +209,10 @@ type decision struct {
 	reasons  []events.Reason
 }
 
-func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnnotateOnly float64) decision {
+// decide applies decay, list treatment, levels and safeguards to a score.
+// Without explain it leaves out the reasons (the priority is the same), for
+// the score without exposure evidence, which only needs the priority.
+func (p *Policy) decide(score float64, in Input, withoutAnnotateOnly float64, explain bool) decision {
 	d := decision{}
 	// Decay since Vigil last received a sighting (not since its event time:
 	// an old log replayed now is a new sighting).
@@ -227,7 +220,9 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 		if age := in.Now.Sub(in.LastObserved); age > 0 && score > 0 {
 			f := math.Pow(0.5, float64(age)/float64(hl))
 			if f < 0.999 {
-				d.reasons = append(d.reasons, events.Reason{Code: CodeDecay, Text: "decay=" + strconv.FormatFloat(f, 'f', 2, 64) + "(age " + age.Round(time.Minute).String() + ")", Weight: score*f - score})
+				if explain {
+					d.reasons = append(d.reasons, events.Reason{Code: CodeDecay, Text: "decay=" + strconv.FormatFloat(f, 'f', 2, 64) + "(age " + age.Round(time.Minute).String() + ")", Weight: score*f - score})
+				}
 				score *= f
 				withoutAnnotateOnly *= f
 			}
@@ -239,7 +234,9 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 	for _, m := range in.Lists {
 		if slices.Contains(p.Safeguards.PartnerLists, m.List) {
 			partner = true
-			d.reasons = append(d.reasons, events.Reason{Code: CodePartner, Text: CodePartner + "=" + m.List})
+			if explain {
+				d.reasons = append(d.reasons, events.Reason{Code: CodePartner, Text: CodePartner + "=" + m.List})
+			}
 		}
 		rule, ok := p.Warninglists.Lists[m.List]
 		if !ok {
@@ -254,7 +251,9 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 		case ModeCap:
 			d.priority = min(d.priority, rule.MaxPriority)
 		}
-		d.reasons = append(d.reasons, events.Reason{Code: CodeWarninglist, Text: CodeWarninglist + "=" + m.List + " (" + rule.Mode + ")"})
+		if explain {
+			d.reasons = append(d.reasons, events.Reason{Code: CodeWarninglist, Text: CodeWarninglist + "=" + m.List + " (" + rule.Mode + ")"})
+		}
 	}
 	d.level = p.level(d.priority)
 	d.action = d.level.Action
@@ -267,7 +266,9 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 			d.priority = min(d.priority, p.topNonAlerting())
 			d.level = p.level(d.priority)
 			d.action = d.level.Action
-			d.reasons = append(d.reasons, events.Reason{Code: CodeAnnotateOnly, Text: CodeAnnotateOnly + "=alert needs more than annotate-only evidence"})
+			if explain {
+				d.reasons = append(d.reasons, events.Reason{Code: CodeAnnotateOnly, Text: CodeAnnotateOnly + "=alert needs more than annotate-only evidence"})
+			}
 		}
 	}
 	// Never block a crown jewel or a partner without a review first.
@@ -275,11 +276,13 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 		critical := in.Asset != nil && slices.Contains(p.Safeguards.ReviewCriticalities, in.Asset.Criticality)
 		if critical || partner {
 			d.action = events.VerdictReview
-			why := "partner list"
-			if critical {
-				why = "asset " + in.Asset.Name + " is " + in.Asset.Criticality
+			if explain {
+				why := "partner list"
+				if critical {
+					why = "asset " + in.Asset.Name + " is " + in.Asset.Criticality
+				}
+				d.reasons = append(d.reasons, events.Reason{Code: CodeReview, Text: CodeReview + "=" + why})
 			}
-			d.reasons = append(d.reasons, events.Reason{Code: CodeReview, Text: CodeReview + "=" + why})
 		}
 	}
 	return d
@@ -290,12 +293,24 @@ func (p *Policy) decide(score float64, rs []events.Reason, in Input, withoutAnno
 func (p *Policy) Evaluate(in Input) events.Verdict {
 	e := in.Enrichment
 	rs := p.evidence(in)
-	all := func(string) bool { return true }
-	full := p.sum(rs, all)
-	noAnnotate := p.sum(rs, func(c string) bool { return !p.annotateOnly[c] })
-	telemetry := func(c string) bool { return !isExposure(c) }
-	without := p.decide(p.sum(rs, telemetry), rs, in, p.sum(rs, func(c string) bool { return telemetry(c) && !p.annotateOnly[c] }))
-	d := p.decide(full, rs, in, noAnnotate)
+	// One pass sums the score with and without exposure evidence, each with
+	// and without annotate-only evidence.
+	full, noAnnotate, tel, telNoAnnotate := p.Scoring.Base, p.Scoring.Base, p.Scoring.Base, p.Scoring.Base
+	for _, r := range rs {
+		annotate, exposure := p.annotateOnly[r.Code], isExposure(r.Code)
+		full += r.Weight
+		if !annotate {
+			noAnnotate += r.Weight
+		}
+		if !exposure {
+			tel += r.Weight
+			if !annotate {
+				telNoAnnotate += r.Weight
+			}
+		}
+	}
+	without := p.decide(tel, in, telNoAnnotate, false)
+	d := p.decide(full, in, noAnnotate, true)
 
 	v := events.Verdict{
 		Indicator:               e.Observation.Indicator,

@@ -121,7 +121,9 @@ type fakeCorrelator struct {
 	fbErr      error
 }
 
-func (f *fakeCorrelator) Process(_ context.Context, batch []events.Enrichment) ([]events.Verdict, error) {
+// Correlate returns f.verdicts, each decided on the last record of its
+// indicator, as the real correlator does.
+func (f *fakeCorrelator) Correlate(_ context.Context, batch []events.Enrichment) ([]correlator.Output, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.processed = append(f.processed, batch)
@@ -131,7 +133,19 @@ func (f *fakeCorrelator) Process(_ context.Context, batch []events.Enrichment) (
 	if f.verdicts == nil {
 		return nil, nil
 	}
-	return f.verdicts(batch), nil
+	last := map[string]int{}
+	for i := range batch {
+		last[batch[i].Observation.Indicator.Key()] = i
+	}
+	var outs []correlator.Output
+	for _, v := range f.verdicts(batch) {
+		i, ok := last[v.Indicator.Key()]
+		if !ok {
+			i = -1 // matches no input: the stage must fail the batch
+		}
+		outs = append(outs, correlator.Output{Verdict: v, Record: i})
+	}
+	return outs, nil
 }
 
 func (f *fakeCorrelator) Ack(_ context.Context, vs []events.Verdict) error {

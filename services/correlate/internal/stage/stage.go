@@ -18,17 +18,21 @@
 // moves each verdict record Kafka acknowledged (nil error) to a confirmed
 // list. The next Handle starts by calling Correlator.Ack on that list, before
 // it processes new records, so the last-published verdicts the correlator
-// reads are up to date. A crash between the produce and the next Handle only
-// loses the Ack: the replayed records are not counted twice (state dedupes on
-// source offsets) and their verdicts are emitted again, which is harmless
-// (ThreatQ writes are upserts). A verdict whose produce failed is never
-// acked, and its batch is redelivered by the runner.
+// reads are as up to date as the acknowledgements. A crash between the
+// produce and the next Handle only loses the Ack: the replayed records are
+// not counted twice (state dedupes on source offsets) and their verdicts are
+// emitted again, which is harmless (ThreatQ writes are upserts). A verdict
+// whose produce failed is never acked, and its batch is redelivered by the
+// runner.
 //
-// Handle never returns a transient per-record error (undecodable records are
-// permanent), so the runner never calls it again on a subset of a batch
-// before producing: every Handle call follows the produce of the previous
-// one, and verdict records still awaiting an answer at that point were never
-// produced.
+// The runner pipelines batches (stream.Config.MaxInFlight): Handle may run
+// while earlier batches' verdicts are still being produced, so verdict
+// records wait in the in-flight set until the hook answers for them, across
+// Handle calls. Handle never returns a transient per-record error
+// (undecodable records are permanent), so every output of a successful
+// Handle is produced and answered. A verdict decided while an earlier one of
+// the same indicator is still unacknowledged is compared with the last
+// acknowledged one, so it may be published once more than needed.
 package stage
 
 import (
@@ -36,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,6 +49,10 @@ import (
 	"github.com/vigilsec/vigil/pkg/stream"
 	"github.com/vigilsec/vigil/services/correlate/internal/correlator"
 )
+
+// maxUnansweredVerdicts bounds the in-flight set when the stage is not
+// installed as a producer hook (a wiring mistake that is logged once).
+const maxUnansweredVerdicts = 100000
 
 // Error classes of dead-lettered inputs.
 const (
@@ -54,7 +63,7 @@ const (
 
 // Correlator is what the stage needs of *correlator.Correlator.
 type Correlator interface {
-	Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error)
+	Correlate(ctx context.Context, batch []events.Enrichment) ([]correlator.Output, error)
 	Ack(ctx context.Context, verdicts []events.Verdict) error
 	ApplyFeedback(ctx context.Context, fbs []correlator.FeedbackRecord) error
 }
@@ -82,7 +91,7 @@ type Stage struct {
 	log   *slog.Logger
 
 	mu        sync.Mutex
-	inflight  map[*kgo.Record]events.Verdict // produced, no answer from Kafka yet
+	inflight  map[*kgo.Record]events.Verdict // handed to the runner, no answer from Kafka yet
 	confirmed []events.Verdict               // acknowledged by Kafka, not yet acked to the correlator
 	hookSeen  bool
 	warned    bool
@@ -118,8 +127,9 @@ func (s *Stage) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 }
 
 // Handle implements stream.BatchHandler. Enrichments are correlated as one
-// batch; each verdict is the output of the last input record of its
-// indicator in the batch, and inputs without a verdict are filtered.
+// batch; each verdict is the output of the input record it was decided on
+// (its indicator's last in the batch), and inputs without a verdict are
+// filtered.
 // Feedback records are applied to the correlator first (with their topic,
 // partition and offset, so a redelivered one counts once) and produce
 // nothing.
@@ -175,35 +185,33 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 			return nil, fmt.Errorf("apply feedback: %w", err)
 		}
 	}
-	verdicts, err := s.corr.Process(ctx, encs)
+	outs, err := s.corr.Correlate(ctx, encs)
 	if err != nil {
 		return nil, fmt.Errorf("correlate: %w", err)
 	}
-	if len(verdicts) == 0 {
+	if len(outs) == 0 {
 		return res, nil
 	}
 
-	last := make(map[string]int, len(encs)) // indicator key -> index in recs of its last record
-	for j := range encs {
-		last[encs[j].Observation.Indicator.Key()] = encRec[j]
-	}
-	produced := make(map[*kgo.Record]events.Verdict, len(verdicts))
-	for _, v := range verdicts {
+	produced := make(map[*kgo.Record]events.Verdict, len(outs))
+	for k := range outs {
+		v := &outs[k].Verdict
 		key := v.Indicator.Key()
-		i, ok := last[key]
-		if !ok {
+		j := outs[k].Record
+		if j < 0 || j >= len(encRec) {
 			return nil, fmt.Errorf("verdict for %s matches no input record", key)
 		}
-		val, err := s.serde.EncodeVerdict(&v)
+		val, err := s.serde.EncodeVerdict(v)
 		if err != nil {
 			return nil, fmt.Errorf("encode verdict %s: %w", key, err) // our own schema mapping: never drop
 		}
 		out := &kgo.Record{Topic: s.cfg.VerdictTopic, Key: []byte(key), Value: val}
+		i := encRec[j]
 		res[i].Outputs = append(res[i].Outputs, out)
-		produced[out] = v
+		produced[out] = *v
 	}
 	s.mu.Lock()
-	s.inflight = produced
+	maps.Copy(s.inflight, produced)
 	s.mu.Unlock()
 	return res, nil
 }
@@ -218,7 +226,9 @@ func (s *Stage) ackConfirmed(ctx context.Context) error {
 		s.warned = true
 		s.log.WarnContext(ctx, "no produce acknowledgement seen for verdicts: is the stage installed as a kgo hook? verdicts are not acked")
 	}
-	clear(s.inflight) // never produced (see package doc)
+	if !s.hookSeen && len(s.inflight) > maxUnansweredVerdicts {
+		clear(s.inflight) // no hook: nobody will answer for them
+	}
 	s.mu.Unlock()
 	if len(vs) == 0 {
 		return nil

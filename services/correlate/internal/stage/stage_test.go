@@ -186,7 +186,7 @@ func TestAckAfterProduce(t *testing.T) {
 		t.Errorf("acked %v, want the two acknowledged verdicts", keys)
 	}
 
-	// A batch whose outputs were never produced (paused, shut down) is never acked.
+	// Verdicts whose produce has no answer yet are not acked.
 	if _, err := st.Handle(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestAckAfterProduce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(fc.acked) != 1 {
-		t.Errorf("Ack calls = %d after an unproduced batch, want still 1", len(fc.acked))
+		t.Errorf("Ack calls = %d with no produce answer, want still 1", len(fc.acked))
 	}
 }
 
@@ -543,5 +543,38 @@ func TestFeedbackBeforeEnrichment(t *testing.T) {
 	}
 	if v.Action != events.VerdictSuppress {
 		t.Errorf("verdict = %q, want suppress (the analyst's decision came in the same batch)", v.Action)
+	}
+}
+
+// TestAckPipelined: the runner handles the next batch before the previous
+// batch's verdicts are acknowledged; those verdicts are acked when Kafka
+// answers, at a later Handle.
+func TestAckPipelined(t *testing.T) {
+	t.Parallel()
+	s := serde(t)
+	fc := &fakeCorrelator{verdicts: oneVerdictPerKey}
+	st, _ := New(testCfg, fc, s, nil, quiet())
+	ctx := t.Context()
+	first, err := st.Handle(ctx, []*kgo.Record{encRecord(t, s, topicIn, 0, enrichment("203.0.113.21", "10.0.0.1", "raw.fw", 1, hostile))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := st.Handle(ctx, []*kgo.Record{encRecord(t, s, topicIn, 1, enrichment("203.0.113.22", "10.0.0.1", "raw.fw", 2, hostile))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(st, first, nil) // the first batch's answer arrives after the second Handle
+	produce(st, second, nil)
+	if _, err := st.Handle(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, vs := range fc.acked {
+		for _, v := range vs {
+			keys = append(keys, v.Indicator.Key())
+		}
+	}
+	if !slices.Equal(keys, []string{"ipv4:203.0.113.21", "ipv4:203.0.113.22"}) {
+		t.Errorf("acked %v, want both batches' verdicts", keys)
 	}
 }

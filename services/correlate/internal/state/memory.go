@@ -287,3 +287,25 @@ func (m *Memory) KPI(ctx context.Context) (KPI, error) {
 	out := KPI{Published: maps.Clone(m.kpi.Published), FalsePositives: maps.Clone(m.kpi.FalsePositives), Feedback: m.kpi.Feedback}
 	return out, nil
 }
+
+// ApplyBatch implements [Store] as Apply then Priors.
+func (m *Memory) ApplyBatch(ctx context.Context, batch []events.Enrichment) (Batch, error) {
+	if len(batch) == 0 {
+		return Batch{}, nil
+	}
+	g := groupBatch(batch)
+	sums, err := m.Apply(ctx, batch)
+	if err != nil {
+		return Batch{}, err
+	}
+	priors, err := m.Priors(ctx, g.keys)
+	if err != nil {
+		return Batch{}, err
+	}
+	b := Batch{Keys: g.keys, Last: make([]int, len(g.keys)), Summaries: make([]Summary, len(g.keys)), Priors: priors}
+	for k := range g.keys {
+		b.Last[k] = g.order[g.start[k+1]-1]
+		b.Summaries[k] = sums[b.Last[k]]
+	}
+	return b, nil
+}

@@ -16,66 +16,214 @@ import (
 // KeyPrefix prefixes every key the Redis store writes.
 const KeyPrefix = "vigil:corr:"
 
-// applyScript dedupes one record and updates the indicator's counters, then
-// returns its summary. Keys: seen, counters hash, minute buckets, hour
-// buckets, asset HyperLogLog. ARGV: seen TTL (ms), count, received time
-// (ms, the bucket time), event time (ms, first/last), action, direction,
-// severity, asset, now (ms), short window (minutes), medium and long
-// windows (hours), state TTL (ms). The reply is the summary fields in the
-// order Redis.apply reads them.
+// applyScript records the sightings of a group of indicators and returns
+// their summaries, and optionally their last verdicts, in one call (one per
+// batch on a standalone or Sentinel Redis; one per indicator on Redis Cluster,
+// where a script must stay in one hash slot).
+//
+// The state hash of an indicator holds its counters (count, a:<action>,
+// d:<direction>, first, last, obs, sev), its buckets (m:<unix minute>,
+// h:<unix hour>), the window sums of the current minute (wm, w1, w24, w7)
+// and the HyperLogLog's count (as). Windows only move when the minute
+// changes, so within a minute a new sighting adds to the cached sums, and
+// the buckets are summed (and pruned) at most once per indicator and minute.
+//
+// Redis time goes into the Lua VM and the redis.call round trips, so the
+// caller does what it can in Go: it lists the fields an indicator's records
+// touch and gives each record the positions of its fields in that list.
+// Per indicator the script then does one HMGET of those fields, one SET NX
+// per record (the dedupe), array arithmetic, PFADD, one HSET of the changed
+// values and one HMGET of the last verdict; the TTLs (PEXPIRE) are
+// refreshed once an hour per indicator (field ex), and at once on keys the
+// call creates. Numbers go to redis.call as Lua numbers (string.format
+// costs more than the command).
+//
+// ARGV[1..7]: seen TTL (ms), now (ms), short window (minutes), medium and
+// long windows (hours), state TTL (ms), "1" to read the last verdicts. Then
+// per indicator: the number of fields F, F field names (the 15 of
+// stateFields first), the number of records, and per record 11 values:
+// count, received time (ms), event time (ms), severity, positions of its
+// a:<action> field (0 for none), d:<direction>, m:<minute> (0 when outside
+// the short window) and h:<hour> (0 when outside the long window) fields,
+// "1" when the hour is inside the medium window, asset, "1" to report the
+// summary after this record.
+// KEYS per indicator: state hash, asset HyperLogLog, last verdict hash, the
+// minute and hour bucket hashes of the previous layout (moved into the state
+// hash the first time it is touched), then one seen marker per record.
+//
+// Reply: {summaries, verdicts}. Summaries are 12 integers per reported
+// record, in the order parseSummary reads them; verdicts are the 7 fields
+// parseVerdictFields reads, per indicator (when asked).
 var applyScript = redis.NewScript(`
-local n = tonumber(ARGV[2])
-local rt = tonumber(ARGV[3])
-local t = tonumber(ARGV[4])
-local now = tonumber(ARGV[9])
-local shortMin, medHours, longHours = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local seenTTL, now, stateTTL = ARGV[1], tonumber(ARGV[2]), ARGV[6]
+local shortMin, medHours, longHours = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local wantVerdicts = ARGV[7] == '1'
 local nowMin, nowHour = math.floor(now / 60000), math.floor(now / 3600000)
 local shortFrom, medFrom, longFrom = nowMin - shortMin + 1, nowHour - medHours + 1, nowHour - longHours + 1
-local function d(x) return string.format('%d', x) end
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  local h = KEYS[2]
-  redis.call('HINCRBY', h, 'count', n)
-  if ARGV[5] ~= '' then redis.call('HINCRBY', h, 'a:' .. ARGV[5], n) end
-  redis.call('HINCRBY', h, 'd:' .. ARGV[6], n)
-  local first = tonumber(redis.call('HGET', h, 'first') or '0')
-  if first == 0 or t < first then redis.call('HSET', h, 'first', d(t)) end
-  local last = tonumber(redis.call('HGET', h, 'last') or '0')
-  if t > last then redis.call('HSET', h, 'last', d(t)) end
-  local obs = tonumber(redis.call('HGET', h, 'obs') or '0')
-  if rt > obs then redis.call('HSET', h, 'obs', d(rt)) end
-  local sev = tonumber(redis.call('HGET', h, 'sev') or '0')
-  if tonumber(ARGV[7]) > sev then redis.call('HSET', h, 'sev', ARGV[7]) end
-  local m, hr = math.floor(rt / 60000), math.floor(rt / 3600000)
-  if m >= shortFrom then redis.call('HINCRBY', KEYS[3], d(m), n) end
-  if hr >= longFrom then redis.call('HINCRBY', KEYS[4], d(hr), n) end
-  if ARGV[8] ~= '' then redis.call('PFADD', KEYS[5], ARGV[8]) end
-  for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[13]) end
-end
-local function sum(key, from, to, from2)
-  local all = redis.call('HGETALL', key)
-  local total, total2, stale = 0, 0, {}
-  for i = 1, #all, 2 do
-    local k, v = tonumber(all[i]), tonumber(all[i + 1])
-    if k < from then
-      stale[#stale + 1] = all[i]
-    elseif k <= to then
-      total = total + v
-      if from2 and k >= from2 then total2 = total2 + v end
+local sums, verdicts = {}, {}
+local ki, ai = 1, 8
+while ai <= #ARGV do
+  local h, hll, vk = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2]
+  local nf = tonumber(ARGV[ai])
+  local fs, fe = ai + 1, ai + nf
+  ai = fe + 1
+  local f = redis.call('HMGET', h, unpack(ARGV, fs, fe))
+  if f[1] and not f[14] then
+    -- state of the previous layout: move its bucket hashes into the state hash
+    local mig = {'v2', '1'}
+    for _, kp in ipairs({{KEYS[ki + 3], 'm:'}, {KEYS[ki + 4], 'h:'}}) do
+      local all = redis.call('HGETALL', kp[1])
+      for i = 1, #all, 2 do
+        mig[#mig + 1] = kp[2] .. all[i]
+        mig[#mig + 1] = all[i + 1]
+      end
     end
+    redis.call('HSET', h, unpack(mig))
+    redis.call('DEL', KEYS[ki + 3], KEYS[ki + 4])
+    f = redis.call('HMGET', h, unpack(ARGV, fs, fe))
   end
-  for i = 1, #stale, 1000 do
-    redis.call('HDEL', key, unpack(stale, i, math.min(i + 999, #stale)))
+  ki = ki + 5
+  local v, dirty = {}, {}
+  for i = 1, nf do v[i] = tonumber(f[i]) or 0 end
+  local wok = f[9] and v[9] == nowMin
+  local as = f[13] and tonumber(f[13])
+  local hllNew = false
+  local asDirty = false
+  local nrec = tonumber(ARGV[ai])
+  ai = ai + 1
+  local fresh, assets = false, nil
+  for r = 1, nrec do
+    if redis.call('SET', KEYS[ki], '1', 'NX', 'PX', seenTTL) then
+      fresh = true
+      local n, rt, t, s = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2]), tonumber(ARGV[ai + 3])
+      local a, di, mi, hi = tonumber(ARGV[ai + 4]), tonumber(ARGV[ai + 5]), tonumber(ARGV[ai + 6]), tonumber(ARGV[ai + 7])
+      v[1] = v[1] + n
+      dirty[1] = true
+      if a > 0 then
+        v[a] = v[a] + n
+        dirty[a] = true
+      end
+      v[di] = v[di] + n
+      dirty[di] = true
+      if v[2] == 0 or t < v[2] then v[2] = t; dirty[2] = true end
+      if t > v[3] then v[3] = t; dirty[3] = true end
+      if rt > v[4] then v[4] = rt; dirty[4] = true end
+      if s > v[5] then v[5] = s; dirty[5] = true end
+      if mi > 0 then
+        v[mi] = v[mi] + n
+        dirty[mi] = true
+        if wok then v[10] = v[10] + n end
+      end
+      if hi > 0 then
+        v[hi] = v[hi] + n
+        dirty[hi] = true
+        if wok then
+          v[12] = v[12] + n
+          if ARGV[ai + 8] == '1' then v[11] = v[11] + n end
+        end
+      end
+      if ARGV[ai + 9] ~= '' then
+        assets = assets or {}
+        assets[#assets + 1] = ARGV[ai + 9]
+      end
+    end
+    ki = ki + 1
+    if ARGV[ai + 10] == '1' then
+      if assets then
+        if redis.call('PFADD', hll, unpack(assets)) == 1 then as, hllNew = nil, true end
+        assets = nil
+      end
+      if not wok then
+        -- sum the buckets: their stored values, or this call's when it changed them
+        local all = redis.call('HGETALL', h)
+        local pos, stored, stale = {}, {}, {}
+        for i = 16, nf do pos[ARGV[fs + i - 1]] = i end
+        local w1, w24, w7 = 0, 0, 0
+        local function bucket(name, x)
+          local p, b = string.sub(name, 1, 2), tonumber(string.sub(name, 3))
+          if not b then return end
+          if p == 'm:' then
+            if b < shortFrom then stale[#stale + 1] = name elseif b <= nowMin then w1 = w1 + x end
+          elseif p == 'h:' then
+            if b < longFrom then
+              stale[#stale + 1] = name
+            elseif b <= nowHour then
+              w7 = w7 + x
+              if b >= medFrom then w24 = w24 + x end
+            end
+          end
+        end
+        for i = 1, #all, 2 do
+          local name, j = all[i], pos[all[i]]
+          stored[name] = true
+          if j and dirty[j] then bucket(name, v[j]) else bucket(name, tonumber(all[i + 1])) end
+        end
+        for i = 16, nf do
+          if dirty[i] and not stored[ARGV[fs + i - 1]] then bucket(ARGV[fs + i - 1], v[i]) end
+        end
+        for i = 1, #stale, 1000 do
+          redis.call('HDEL', h, unpack(stale, i, math.min(i + 999, #stale)))
+        end
+        v[9], v[10], v[11], v[12] = nowMin, w1, w24, w7
+        wok = true
+        dirty[9], dirty[10], dirty[11], dirty[12] = true, true, true, true
+      end
+      if not as then
+        as = redis.call('PFCOUNT', hll)
+        asDirty = true
+      end
+      local o = #sums
+      sums[o + 1], sums[o + 2], sums[o + 3], sums[o + 4] = v[1], v[10], v[11], v[12]
+      sums[o + 5], sums[o + 6], sums[o + 7], sums[o + 8] = as, v[2], v[3], v[6]
+      sums[o + 9], sums[o + 10], sums[o + 11], sums[o + 12] = v[7], v[8], v[5], v[4]
+    end
+    ai = ai + 11
   end
-  return total, total2
+  if assets and redis.call('PFADD', hll, unpack(assets)) == 1 then as, hllNew = nil, true end
+  -- TTLs are refreshed at most once an hour (field ex); a key this call
+  -- may have created gets its TTL now
+  local refresh = fresh and (not f[1] or not f[15] or nowMin - v[15] >= 60)
+  if refresh then v[15], dirty[15] = nowMin, true end
+  if v[1] > 0 and (fresh or asDirty or dirty[9]) then
+    local set = {}
+    if fresh then
+      if wok then
+        dirty[9], dirty[10], dirty[11], dirty[12] = true, true, true, true
+      else
+        v[9], dirty[9] = -1, true
+      end
+    end
+    for i in pairs(dirty) do
+      set[#set + 1] = ARGV[fs + i - 1]
+      set[#set + 1] = v[i]
+    end
+    if not f[14] then
+      set[#set + 1] = 'v2'
+      set[#set + 1] = '1'
+    end
+    if as == nil or asDirty then
+      set[#set + 1] = 'as'
+      set[#set + 1] = as or ''
+    end
+    redis.call('HSET', h, unpack(set))
+  end
+  if refresh then
+    redis.call('PEXPIRE', h, stateTTL)
+    redis.call('PEXPIRE', hll, stateTTL)
+  elseif hllNew then
+    redis.call('PEXPIRE', hll, stateTTL)
+  end
+  if wantVerdicts then
+    local x = redis.call('HMGET', vk, 'priority', 'level', 'action', 'decided_at', 'emitted_at', 'sightings', 'assets')
+    for i = 1, 7 do verdicts[#verdicts + 1] = x[i] end
+  end
 end
-local c1 = sum(KEYS[3], shortFrom, nowMin, nil)
-local c7, c24 = sum(KEYS[4], longFrom, nowHour, medFrom)
-local f = redis.call('HMGET', KEYS[2], 'count', 'first', 'last', 'a:allowed', 'a:blocked', 'a:alerted', 'sev', 'obs')
-local out = {0, c1, c24, c7, redis.call('PFCOUNT', KEYS[5]), 0, 0, 0, 0, 0, 0, 0}
-local idx = {1, 6, 7, 8, 9, 10, 11, 12}
-for i = 1, 8 do out[idx[i]] = tonumber(f[i] or '0') end
-return out
+return {sums, verdicts}
 `)
+
+// stateFields are the fixed fields of an indicator's state hash, in the
+// order applyScript expects them first in its field list.
+var stateFields = [...]any{"count", "first", "last", "obs", "sev", "a:allowed", "a:blocked", "a:alerted", "wm", "w1", "w24", "w7", "as", "v2", "ex"}
 
 // Redis is the shared [Store] on Redis (standalone, Sentinel or Cluster).
 type Redis struct {
@@ -108,84 +256,308 @@ func loadScripts(ctx context.Context, client redis.UniversalClient) error {
 
 func tag(key string) string { return KeyPrefix + "{" + key + "}" }
 
-// Apply implements [Store] in one pipelined round trip (one EVALSHA per
-// record). If Redis lost the script (restart), it is loaded again and the
-// batch is re-sent once; records already applied are deduplicated.
+// maxScriptRecords bounds the records of one script call so that a large
+// batch does not hold Redis for long; the calls of a batch still share one
+// pipeline (one round trip).
+const maxScriptRecords = 512
+
+// Apply implements [Store] in one round trip (see applyScript). If Redis
+// lost the script (restart), it is loaded again and the batch is re-sent
+// once; records already applied are deduplicated.
 func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	out, err := r.apply(ctx, batch)
-	if err != nil && isNoScript(err) {
-		if lerr := loadScripts(ctx, r.client); lerr != nil {
-			return nil, lerr
-		}
-		out, err = r.apply(ctx, batch)
-	}
-	return out, err
-}
-
-func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
-
-func (r *Redis) apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error) {
-	now := r.cfg.Now()
-	w := r.cfg.Windows
-	common := []any{
-		strconv.FormatInt(now.UnixMilli(), 10),
-		strconv.FormatInt(int64(w.Short/time.Minute), 10),
-		strconv.FormatInt(int64(w.Medium/time.Hour), 10),
-		strconv.FormatInt(int64(w.Long/time.Hour), 10),
-		strconv.FormatInt(r.cfg.StateTTL.Milliseconds(), 10),
-	}
-	pipe := r.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i := range batch {
-		e := &batch[i]
-		o := e.Observation
-		base := tag(o.Indicator.Key())
-		dir := o.Sighting.Direction
-		if dir == "" {
-			dir = events.DirectionUnknown
-		}
-		keys := []string{base + ":seen:" + seenID(o), base + ":h", base + ":m", base + ":hr", base + ":hll"}
-		args := append([]any{
-			strconv.FormatInt(r.cfg.SeenTTL.Milliseconds(), 10),
-			strconv.FormatInt(sightingCount(e), 10),
-			strconv.FormatInt(receivedTime(e, now).UnixMilli(), 10),
-			strconv.FormatInt(eventTime(e, now).UnixMilli(), 10),
-			o.Sighting.Action,
-			dir,
-			strconv.FormatInt(int64(o.Sighting.Severity), 10),
-			assetID(o.Sighting),
-		}, common...)
-		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	g := groupBatch(batch)
+	res, err := r.exec(ctx, batch, g, false)
+	if err != nil {
 		return nil, fmt.Errorf("apply sightings: %w", err)
 	}
 	out := make([]Summary, len(batch))
-	for i, c := range cmds {
-		vals, err := c.Int64Slice()
-		if err != nil || len(vals) != 12 {
-			return nil, fmt.Errorf("apply sightings: reply %d: %w", i, errors.Join(err, errBadReply))
-		}
-		s := events.SightingSummary{
-			Count: vals[0], Count1h: vals[1], Count24h: vals[2], Count7d: vals[3], DistinctAssets: vals[4],
-			Allowed: vals[7], Blocked: vals[8], Alerted: vals[9], MaxSeverity: int32(vals[10]),
-		}
-		if vals[5] > 0 {
-			s.FirstSeen = time.UnixMilli(vals[5]).UTC()
-		}
-		if vals[6] > 0 {
-			s.LastSeen = time.UnixMilli(vals[6]).UTC()
-		}
-		blockedShare(&s)
-		out[i] = Summary{SightingSummary: s}
-		if vals[11] > 0 {
-			out[i].LastObserved = time.UnixMilli(vals[11]).UTC()
-		}
+	for j, i := range g.order {
+		out[i] = res.sums[j]
 	}
 	return out, nil
+}
+
+// ApplyBatch implements [Store] in one round trip: the script calls that
+// record the sightings and read the last verdicts (one per batch, or per
+// indicator on Redis Cluster; see applyScript), and one HMGET of the
+// analyst allow entries, in one pipeline.
+func (r *Redis) ApplyBatch(ctx context.Context, batch []events.Enrichment) (Batch, error) {
+	if len(batch) == 0 {
+		return Batch{}, nil
+	}
+	g := groupBatch(batch)
+	res, err := r.exec(ctx, batch, g, true)
+	if err != nil {
+		return Batch{}, fmt.Errorf("apply batch: %w", err)
+	}
+	b := Batch{Keys: g.keys, Last: make([]int, len(g.keys)), Summaries: res.sums, Priors: res.priors}
+	for k := range g.keys {
+		b.Last[k] = g.order[g.start[k+1]-1]
+	}
+	return b, nil
+}
+
+// grouping orders a batch's records by indicator.
+type grouping struct {
+	keys  []string // distinct indicator keys, in order of first appearance
+	order []int    // record indexes by key, in input order within a key
+	start []int    // order[start[k]:start[k+1]] are the records of keys[k]
+}
+
+func groupBatch(batch []events.Enrichment) grouping {
+	pos := make(map[string]int, len(batch))
+	recKey := make([]int, len(batch))
+	keys := make([]string, 0, len(batch))
+	cnt := make([]int, 0, len(batch))
+	for i := range batch {
+		k := batch[i].Observation.Indicator.Key()
+		ki, ok := pos[k]
+		if !ok {
+			ki = len(keys)
+			pos[k] = ki
+			keys = append(keys, k)
+			cnt = append(cnt, 0)
+		}
+		recKey[i] = ki
+		cnt[ki]++
+	}
+	start := make([]int, len(keys)+1)
+	for k, c := range cnt {
+		start[k+1] = start[k] + c
+	}
+	fill := cnt[:0:0]
+	fill = append(fill, start[:len(keys)]...)
+	order := make([]int, len(batch))
+	for i, ki := range recKey {
+		order[fill[ki]] = i
+		fill[ki]++
+	}
+	return grouping{keys: keys, order: order, start: start}
+}
+
+// execResult is the reply of exec: summaries per record in g.order (Apply)
+// or per key (ApplyBatch, with the priors).
+type execResult struct {
+	sums   []Summary
+	priors []Prior
+}
+
+// exec runs applyScript over the batch in one pipeline, re-sending it once
+// after loading the scripts when Redis lost them.
+func (r *Redis) exec(ctx context.Context, batch []events.Enrichment, g grouping, perKey bool) (execResult, error) {
+	res, err := r.execOnce(ctx, batch, g, perKey)
+	if err != nil && isNoScript(err) {
+		if lerr := loadScripts(ctx, r.client); lerr != nil {
+			return execResult{}, lerr
+		}
+		res, err = r.execOnce(ctx, batch, g, perKey)
+	}
+	return res, err
+}
+
+func (r *Redis) execOnce(ctx context.Context, batch []events.Enrichment, g grouping, perKey bool) (execResult, error) {
+	now := r.cfg.Now()
+	w := r.cfg.Windows
+	want := "0"
+	if perKey {
+		want = "1"
+	}
+	common := []any{r.cfg.SeenTTL.Milliseconds(), now.UnixMilli(), int64(w.Short / time.Minute), int64(w.Medium / time.Hour),
+		int64(w.Long / time.Hour), r.cfg.StateTTL.Milliseconds(), want}
+	_, cluster := r.client.(*redis.ClusterClient)
+	pipe := r.client.Pipeline()
+	var cmds []*redis.Cmd
+	var keys []string
+	var args []any
+	var buf []byte
+	recs := 0
+	send := func() {
+		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, keys, args...))
+		keys, args, recs = nil, nil, 0
+	}
+	nowMin, nowHour := now.UnixMilli()/60000, now.UnixMilli()/3600000
+	shortFrom := nowMin - int64(w.Short/time.Minute) + 1
+	medFrom := nowHour - int64(w.Medium/time.Hour) + 1
+	longFrom := nowHour - int64(w.Long/time.Hour) + 1
+	var dyn []string // the group's fields after stateFields
+	field := func(name string) int {
+		for i, f := range dyn {
+			if f == name {
+				return len(stateFields) + 1 + i
+			}
+		}
+		dyn = append(dyn, name)
+		return len(stateFields) + len(dyn)
+	}
+	var recArgs []any
+	for k, key := range g.keys {
+		if keys == nil {
+			n := min(len(batch), maxScriptRecords)
+			keys = make([]string, 0, 6*n)
+			args = make([]any, 0, len(common)+16*n)
+			args = append(args, common...)
+		}
+		base := tag(key)
+		keys = append(keys, base+":h", base+":hll", base+":v", base+":m", base+":hr")
+		idx := g.order[g.start[k]:g.start[k+1]]
+		dyn = dyn[:0]
+		recArgs = recArgs[:0]
+		for j, i := range idx {
+			e := &batch[i]
+			o := &e.Observation
+			buf = append(buf[:0], base...)
+			buf = append(buf, ":seen:"...)
+			buf = appendSeenID(buf, o)
+			keys = append(keys, string(buf))
+			dir := o.Sighting.Direction
+			if dir == "" {
+				dir = events.DirectionUnknown
+			}
+			act := 0
+			switch a := o.Sighting.Action; a {
+			case events.ActionAllowed:
+				act = 6
+			case events.ActionBlocked:
+				act = 7
+			case events.ActionAlerted:
+				act = 8
+			case "":
+			default:
+				act = field("a:" + a)
+			}
+			rt := receivedTime(e, now).UnixMilli()
+			m, hr := rt/60000, rt/3600000
+			mi, hi, med := 0, 0, "0"
+			if m >= shortFrom {
+				mi = field("m:" + strconv.FormatInt(m, 10))
+			}
+			if hr >= longFrom {
+				hi = field("h:" + strconv.FormatInt(hr, 10))
+			}
+			if hr >= medFrom {
+				med = "1"
+			}
+			report := "0"
+			if !perKey || j == len(idx)-1 {
+				report = "1"
+			}
+			recArgs = append(recArgs, sightingCount(e), rt, eventTime(e, now).UnixMilli(), int64(o.Sighting.Severity),
+				act, field("d:"+dir), mi, hi, med, assetID(o.Sighting), report)
+		}
+		args = append(args, len(stateFields)+len(dyn))
+		args = append(args, stateFields[:]...)
+		for _, f := range dyn {
+			args = append(args, f)
+		}
+		args = append(args, len(idx))
+		args = append(args, recArgs...)
+		recs += len(idx)
+		if cluster || recs >= maxScriptRecords {
+			send()
+		}
+	}
+	if keys != nil {
+		send()
+	}
+	var allow *redis.SliceCmd
+	if perKey {
+		allow = pipe.HMGet(ctx, allowKey, g.keys...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return execResult{}, err
+	}
+	nsum := len(batch)
+	if perKey {
+		nsum = len(g.keys)
+	}
+	res := execResult{sums: make([]Summary, 0, nsum)}
+	if perKey {
+		res.priors = make([]Prior, 0, len(g.keys))
+	}
+	for _, c := range cmds {
+		reply, err := c.Slice()
+		if err != nil || len(reply) != 2 {
+			return execResult{}, errors.Join(err, errBadReply)
+		}
+		sums, _ := reply[0].([]any)
+		verdicts, _ := reply[1].([]any)
+		if len(sums)%12 != 0 || len(verdicts)%7 != 0 {
+			return execResult{}, errBadReply
+		}
+		for j := 0; j < len(sums); j += 12 {
+			s, ok := parseSummary(sums[j : j+12])
+			if !ok {
+				return execResult{}, errBadReply
+			}
+			res.sums = append(res.sums, s)
+		}
+		for j := 0; j < len(verdicts); j += 7 {
+			var p Prior
+			p.Verdict, p.HasVerdict = parseVerdictFields(g.keys[len(res.priors)], verdicts[j:j+7])
+			res.priors = append(res.priors, p)
+		}
+	}
+	if len(res.sums) != nsum || (perKey && len(res.priors) != len(g.keys)) {
+		return execResult{}, errBadReply
+	}
+	if perKey {
+		vals := allow.Val()
+		if len(vals) != len(g.keys) {
+			return execResult{}, fmt.Errorf("%d allow entries for %d keys: %w", len(vals), len(g.keys), errBadReply)
+		}
+		for i, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue
+			}
+			if e, err := decodeAllow(s); err == nil && e.Active(now) {
+				res.priors[i].Allow = &e
+			}
+		}
+	}
+	return res, nil
+}
+
+// parseSummary reads the 12 integers of a summary in applyScript's order.
+func parseSummary(f []any) (Summary, bool) {
+	var vals [12]int64
+	for i, x := range f {
+		v, ok := x.(int64)
+		if !ok {
+			return Summary{}, false
+		}
+		vals[i] = v
+	}
+	s := events.SightingSummary{
+		Count: vals[0], Count1h: vals[1], Count24h: vals[2], Count7d: vals[3], DistinctAssets: vals[4],
+		Allowed: vals[7], Blocked: vals[8], Alerted: vals[9], MaxSeverity: int32(vals[10]),
+	}
+	if vals[5] > 0 {
+		s.FirstSeen = time.UnixMilli(vals[5]).UTC()
+	}
+	if vals[6] > 0 {
+		s.LastSeen = time.UnixMilli(vals[6]).UTC()
+	}
+	blockedShare(&s)
+	out := Summary{SightingSummary: s}
+	if vals[11] > 0 {
+		out.LastObserved = time.UnixMilli(vals[11]).UTC()
+	}
+	return out, true
+}
+
+// parseVerdictFields reads a last verdict from the script's HMGET of
+// priority, level, action, decided_at, emitted_at, sightings and assets; ok
+// is false when there is none.
+func parseVerdictFields(key string, f []any) (LastVerdict, bool) {
+	str := func(i int) string { s, _ := f[i].(string); return s }
+	if f[0] == nil && f[1] == nil && f[2] == nil {
+		return LastVerdict{}, false
+	}
+	return verdictFrom(key, str(0), str(1), str(2), str(3), str(4), str(5), str(6)), true
 }
 
 var errBadReply = errors.New("unexpected script reply")
@@ -216,19 +588,23 @@ func parseVerdict(key string, m map[string]string) (LastVerdict, bool) {
 	if len(m) == 0 {
 		return LastVerdict{}, false
 	}
-	p, _ := strconv.ParseInt(m["priority"], 10, 32)
-	dec, _ := strconv.ParseInt(m["decided_at"], 10, 64)
-	emit, _ := strconv.ParseInt(m["emitted_at"], 10, 64)
-	n, _ := strconv.ParseInt(m["sightings"], 10, 64) // absent before sightings growth: 0
-	as, _ := strconv.ParseInt(m["assets"], 10, 64)   // ditto
-	v := LastVerdict{Key: key, Priority: int32(p), Level: m["level"], Action: m["action"], Sightings: n, DistinctAssets: as}
+	return verdictFrom(key, m["priority"], m["level"], m["action"], m["decided_at"], m["emitted_at"], m["sightings"], m["assets"]), true
+}
+
+func verdictFrom(key, priority, level, action, decided, emitted, sightings, assets string) LastVerdict {
+	p, _ := strconv.ParseInt(priority, 10, 32)
+	dec, _ := strconv.ParseInt(decided, 10, 64)
+	emit, _ := strconv.ParseInt(emitted, 10, 64)
+	n, _ := strconv.ParseInt(sightings, 10, 64) // absent before sightings growth: 0
+	as, _ := strconv.ParseInt(assets, 10, 64)   // ditto
+	v := LastVerdict{Key: key, Priority: int32(p), Level: level, Action: action, Sightings: n, DistinctAssets: as}
 	if dec > 0 {
 		v.DecidedAt = time.UnixMilli(dec).UTC()
 	}
 	if emit > 0 {
 		v.EmittedAt = time.UnixMilli(emit).UTC()
 	}
-	return v, true
+	return v
 }
 
 // SaveVerdicts implements [Store] in one pipelined round trip.
@@ -267,3 +643,5 @@ func (r *Redis) saveVerdicts(ctx context.Context, vs []LastVerdict, count bool) 
 	}
 	return nil
 }
+
+func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }

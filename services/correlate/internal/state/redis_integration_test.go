@@ -5,7 +5,11 @@ package state
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +233,169 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		h.pipelines++
 		h.names = append(h.names, fmt.Sprintf("pipeline(%d):%s", len(cmds), cmds[0].Name()))
 		return next(ctx, cmds)
+	}
+}
+
+var diffRuns atomic.Int64
+
+// TestRedisMatchesMemory applies the same random batches (several records
+// per indicator, replays, clocks moving by seconds to hours, records older
+// than the windows) to Redis and to Memory, alternating Apply and
+// ApplyBatch, and requires the same summaries and priors: the cached window
+// sums of the Redis script must equal a full recount.
+func TestRedisMatchesMemory(t *testing.T) {
+	clk := &fakeClock{}
+	clk.Set(time.Date(2026, 5, 4, 10, 59, 30, 0, time.UTC))
+	rs, err := NewRedis(t.Context(), redisClient(t), Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := NewMemory(Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := diffRuns.Add(1) // -count=N runs in one process: fresh indicators each time
+	rng := rand.New(rand.NewPCG(uint64(runID), uint64(inv)))
+	topic := fmt.Sprintf("raw.diff.%d.%d", runID, inv)
+	actions := []string{events.ActionAllowed, events.ActionBlocked, events.ActionAlerted, "dropped", ""}
+	steps := []time.Duration{0, 5 * time.Second, 40 * time.Second, 3 * time.Minute, 50 * time.Minute, 5 * time.Hour, 30 * time.Hour}
+	var sent []events.Enrichment
+	var roundStart []int // sent[roundStart[r]:] were sent from round r on
+	var off int64
+	for round := range 40 {
+		roundStart = append(roundStart, len(sent))
+		// replay only the last rounds' records: the seen markers expire on
+		// Redis' clock, not on the fake one
+		replayFrom := roundStart[max(0, round-3)]
+		clk.Add(steps[rng.IntN(len(steps))])
+		now := clk.Now()
+		batch := make([]events.Enrichment, 1+rng.IntN(30))
+		for i := range batch {
+			if len(sent) > replayFrom && rng.IntN(6) == 0 {
+				batch[i] = sent[replayFrom+rng.IntN(len(sent)-replayFrom)] // replay
+				continue
+			}
+			off++
+			age := (time.Duration(rng.IntN(3)) * time.Duration(rng.Int64N(int64(9*24*time.Hour)))).Truncate(time.Millisecond) // Redis keeps ms
+			e := rec(uniq(10000+100*int(inv)+rng.IntN(6)), off, now.Add(-age), actions[rng.IntN(len(actions))], fmt.Sprintf("10.9.0.%d", rng.IntN(12)), int32(rng.IntN(5)))
+			e.Observation.Producer.Topic = topic
+			e.Observation.Sighting.Count = int32(rng.IntN(3))
+			if rng.IntN(4) == 0 {
+				e.Observation.Sighting.Direction = ""
+			}
+			batch[i] = e
+			sent = append(sent, e)
+		}
+		if round%2 == 0 {
+			got, err := rs.Apply(t.Context(), batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ms.Apply(t.Context(), batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("round %d record %d: redis %+v, memory %+v", round, i, got[i], want[i])
+				}
+			}
+			continue
+		}
+		got, err := rs.ApplyBatch(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ms.ApplyBatch(t.Context(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Keys, want.Keys) || !slices.Equal(got.Last, want.Last) || len(got.Summaries) != len(want.Keys) {
+			t.Fatalf("round %d: keys %v last %v, want %v %v", round, got.Keys, got.Last, want.Keys, want.Last)
+		}
+		for k := range want.Keys {
+			if got.Summaries[k] != want.Summaries[k] {
+				t.Fatalf("round %d key %s: redis %+v, memory %+v", round, want.Keys[k], got.Summaries[k], want.Summaries[k])
+			}
+			if got.Priors[k].HasVerdict != want.Priors[k].HasVerdict || got.Priors[k].Verdict != want.Priors[k].Verdict {
+				t.Fatalf("round %d key %s: prior %+v, want %+v", round, want.Keys[k], got.Priors[k], want.Priors[k])
+			}
+		}
+		// publish a verdict for the first indicator, so later priors differ
+		lv := LastVerdict{Key: want.Keys[0], Priority: int32(round % 10), Level: "Medium", Action: events.VerdictAlert,
+			DecidedAt: now, EmittedAt: now, Sightings: want.Summaries[0].Count, DistinctAssets: want.Summaries[0].DistinctAssets}
+		if err := rs.SavePublished(t.Context(), []LastVerdict{lv}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ms.SavePublished(t.Context(), []LastVerdict{lv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRedisApplyBatchOneRoundTrip: ApplyBatch of a batch is one pipeline of
+// one script call and one HMGET on a standalone Redis.
+func TestRedisApplyBatchOneRoundTrip(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redisClient(t).(*redis.Client).Options().Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	h := &countHook{}
+	c.AddHook(h)
+	s, err := NewRedis(t.Context(), c, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]events.Enrichment, 300)
+	for i := range batch {
+		batch[i] = rec(uniq(500+i%40), runID+int64(i), time.Now(), events.ActionBlocked, "10.0.0.1", 1)
+	}
+	h.pipelines, h.singles, h.names = 0, 0, nil
+	b, err := s.ApplyBatch(t.Context(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.pipelines != 1 || h.singles != 0 || len(h.names) != 1 || h.names[0] != "pipeline(2):evalsha" {
+		t.Fatalf("round trips: pipelines=%d singles=%d (%v), want 1 pipeline of 2 commands", h.pipelines, h.singles, h.names)
+	}
+	if len(b.Keys) != 40 || b.Summaries[0].Count == 0 || b.Last[0] != 280 {
+		t.Fatalf("batch: %d keys, summary %+v, last %d", len(b.Keys), b.Summaries[0], b.Last[0])
+	}
+}
+
+// TestRedisPreviousLayout: state written by the previous layout (bucket
+// hashes :m and :hr beside the counters) keeps counting after an upgrade,
+// and the old bucket keys are folded into the state hash.
+func TestRedisPreviousLayout(t *testing.T) {
+	c := redisClient(t)
+	clk := &fakeClock{}
+	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
+	clk.Set(t0)
+	s, err := NewRedis(t.Context(), c, Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := uniq(7001)
+	base := tag("ipv4:" + ip)
+	min10, hour3 := t0.Add(-10*time.Minute).Unix()/60, t0.Add(-3*time.Hour).Unix()/3600
+	ctx := t.Context()
+	c.HSet(ctx, base+":h", "count", 5, "a:blocked", 5, "d:inbound", 5, "first", t0.Add(-5*time.Hour).UnixMilli(),
+		"last", t0.Add(-10*time.Minute).UnixMilli(), "obs", t0.Add(-10*time.Minute).UnixMilli(), "sev", 2)
+	c.HSet(ctx, base+":m", strconv.FormatInt(min10, 10), 2)
+	c.HSet(ctx, base+":hr", strconv.FormatInt(t0.Unix()/3600, 10), 2, strconv.FormatInt(hour3, 10), 3)
+	c.PFAdd(ctx, base+":hll", "10.0.0.1")
+	for _, k := range []string{":h", ":m", ":hr", ":hll"} {
+		c.PExpire(ctx, base+k, time.Hour)
+	}
+	e := rec(ip, 1, t0, events.ActionBlocked, "10.0.0.2", 1)
+	e.Observation.Producer.Topic = fmt.Sprintf("raw.layout.%d", runID)
+	b, err := s.ApplyBatch(ctx, []events.Enrichment{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := b.Summaries[0]
+	if got.Count != 6 || got.Count1h != 3 || got.Count24h != 6 || got.Count7d != 6 || got.Blocked != 6 || got.DistinctAssets != 2 || got.MaxSeverity != 2 {
+		t.Fatalf("summary after upgrade = %+v, want count 6, 1h 3, 24h 6, 7d 6, blocked 6, 2 assets, severity 2", got.SightingSummary)
+	}
+	if n := c.Exists(ctx, base+":m", base+":hr").Val(); n != 0 {
+		t.Fatalf("%d old bucket keys left", n)
 	}
 }

@@ -74,6 +74,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/vigilsec/vigil/pkg/events"
@@ -157,6 +158,15 @@ type Summary struct {
 	LastObserved time.Time
 }
 
+// Batch is what ApplyBatch reports, per distinct indicator of a batch in
+// order of first appearance.
+type Batch struct {
+	Keys      []string  // indicator keys (events.Indicator.Key)
+	Last      []int     // index in the batch of the indicator's last record
+	Summaries []Summary // the indicator's summary after its last record
+	Priors    []Prior   // its last published verdict and allow entry in force
+}
+
 // Store is the contract both implementations satisfy. All methods are safe
 // for concurrent use; ctx bounds the call only.
 type Store interface {
@@ -165,6 +175,11 @@ type Store interface {
 	// that record was applied. A replayed record changes nothing and gets the
 	// current summary.
 	Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error)
+	// ApplyBatch records the sightings of a batch like Apply and returns,
+	// per distinct indicator, its summary after its last record and its
+	// prior (last published verdict and analyst allow entry, as Priors
+	// reads them): what a poll needs, in one Redis round trip.
+	ApplyBatch(ctx context.Context, batch []events.Enrichment) (Batch, error)
 	// LastVerdicts returns the stored last verdict per key; ok is false for
 	// keys without one.
 	LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict, []bool, error)
@@ -209,7 +224,16 @@ func receivedTime(e *events.Enrichment, now time.Time) time.Time {
 }
 
 func seenID(o events.Observation) string {
-	return fmt.Sprintf("%s:%d:%d", o.Producer.Topic, o.Producer.Partition, o.Producer.Offset)
+	return string(appendSeenID(nil, &o))
+}
+
+// appendSeenID appends the source coordinates "topic:partition:offset" of o.
+func appendSeenID(b []byte, o *events.Observation) []byte {
+	b = append(b, o.Producer.Topic...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(o.Producer.Partition), 10)
+	b = append(b, ':')
+	return strconv.AppendInt(b, o.Producer.Offset, 10)
 }
 
 func blockedShare(s *events.SightingSummary) {
