@@ -176,7 +176,42 @@ func prefix8(s string) uint64 {
 // kv is one map entry of appendStringMap.
 type kv struct{ k, v string }
 
-func appendEnrichment(b []byte, e *Enrichment) []byte {
+// SortedFields is a ProviderResult's Fields as flattened key, value pairs in key order
+// ([k0, v0, k1, v1, …], keys ascending and distinct). A caller that keeps a result's fields in this form
+// too (e.g. next to a cached answer) passes it to EncodeEnrichmentSorted to spare the encoder walking and
+// sorting the map.
+type SortedFields []string
+
+// SortFields returns m as SortedFields (nil for an empty map).
+func SortFields(m map[string]string) SortedFields {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make(SortedFields, 0, 2*len(keys))
+	for _, k := range keys {
+		out = append(out, k, m[k])
+	}
+	return out
+}
+
+// appendSortedFields writes SortedFields as a map block, exactly as appendStringMap writes the map.
+func appendSortedFields(b []byte, f SortedFields) []byte {
+	if len(f) == 0 {
+		return append(b, 0)
+	}
+	b = appendLong(b, int64(len(f)/2))
+	for _, s := range f {
+		b = appendString(b, s)
+	}
+	return append(b, 0)
+}
+
+func appendEnrichment(b []byte, e *Enrichment, sorted []SortedFields) []byte {
 	b = appendObservation(b, &e.Observation)
 
 	if len(e.Results) > 0 {
@@ -189,7 +224,11 @@ func appendEnrichment(b []byte, e *Enrichment) []byte {
 			b = appendTime(b, pr.FetchedAt)
 			b = appendTime(b, pr.CachedAt)
 			b = appendInt(b, int32(pr.TTL/time.Second))
-			b = appendStringMap(b, pr.Fields)
+			if i < len(sorted) && sorted[i] != nil && len(sorted[i]) == 2*len(pr.Fields) {
+				b = appendSortedFields(b, sorted[i])
+			} else {
+				b = appendStringMap(b, pr.Fields)
+			}
 		}
 	}
 	b = append(b, 0)

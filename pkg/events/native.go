@@ -251,7 +251,16 @@ func (s *Serde) DecodeObservation(ctx context.Context, b []byte) (Observation, e
 // EncodeEnrichment encodes an Enrichment.
 func (s *Serde) EncodeEnrichment(e *Enrichment) ([]byte, error) {
 	bp := getBuf()
-	return detach(bp, appendEnrichment(s.header(*bp, SchemaEnrichment), e)), nil
+	return detach(bp, appendEnrichment(s.header(*bp, SchemaEnrichment), e, nil)), nil
+}
+
+// EncodeEnrichmentSorted is EncodeEnrichment for a caller that has the results' fields also as
+// SortedFields: sorted[i], when not nil, is written for e.Results[i].Fields instead of walking and sorting
+// the map. It must hold exactly the map's pairs (the output is then byte-identical to EncodeEnrichment's);
+// a sorted[i] whose length does not match the map's is ignored.
+func (s *Serde) EncodeEnrichmentSorted(e *Enrichment, sorted []SortedFields) ([]byte, error) {
+	bp := getBuf()
+	return detach(bp, appendEnrichment(s.header(*bp, SchemaEnrichment), e, sorted)), nil
 }
 
 // DecodeEnrichment decodes an Enrichment written by any known schema version.

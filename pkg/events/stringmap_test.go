@@ -34,3 +34,29 @@ func TestAppendStringMapSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeEnrichmentSortedIdentical: passing each result's SortedFields gives the same bytes as
+// EncodeEnrichment; a stale list (wrong length) is ignored rather than written.
+func TestEncodeEnrichmentSortedIdentical(t *testing.T) {
+	s := newSerde(t)
+	e := sampleEnrichment()
+	e.Results[0].Fields = map[string]string{"z": "1", "a": "2", "is_tor": "false", "is_torx": "true"}
+	want, err := s.EncodeEnrichment(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := make([]SortedFields, len(e.Results))
+	for i := range e.Results {
+		sorted[i] = SortFields(e.Results[i].Fields)
+	}
+	got, err := s.EncodeEnrichmentSorted(&e, sorted)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("sorted encoding differs (%v)", err)
+	}
+	if got, _ := s.EncodeEnrichmentSorted(&e, []SortedFields{{"a", "2"}}); !slices.Equal(got, want) {
+		t.Fatal("a stale sorted list was written")
+	}
+	if f := SortFields(e.Results[0].Fields); !slices.Equal(f, SortedFields{"a", "2", "is_tor", "false", "is_torx", "true", "z", "1"}) {
+		t.Fatalf("SortFields = %v", f)
+	}
+}

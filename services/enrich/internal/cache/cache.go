@@ -50,6 +50,10 @@ type Entry struct {
 	Exposure  events.Exposure   // the provider's contribution to the merged view
 	FetchedAt time.Time         // when the provider answered
 	TTL       time.Duration     // how long the answer stays valid after FetchedAt
+
+	// Sorted is Fields as sorted key/value pairs, kept next to the map so an encoder need not sort the
+	// map for every record that uses the entry. The Store fills it for what it returns; nil means unknown.
+	Sorted events.SortedFields
 }
 
 // ExpiresAt is when the entry stops being served.
@@ -215,6 +219,9 @@ func (s *Store) SetMany(ctx context.Context, entries map[string]Entry) error {
 		left := e.ExpiresAt().Sub(now)
 		if left <= 0 {
 			continue
+		}
+		if e.Sorted == nil {
+			e.Sorted = events.SortFields(e.Fields)
 		}
 		s.l1.Add(k, e)
 		if pipe == nil {

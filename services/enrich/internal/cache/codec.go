@@ -157,5 +157,6 @@ func decodeJSON(raw []byte) (Entry, error) {
 	if !e.Cacheable() {
 		return Entry{}, ErrNotCacheable
 	}
+	e.Sorted = events.SortFields(e.Fields)
 	return e, nil
 }

@@ -24,7 +24,7 @@ func fastDecode(raw []byte) (Entry, bool) {
 			e.Status, ok = p.str()
 			return ok
 		case "f":
-			return p.fields(&e.Fields)
+			return p.fields(&e.Fields, &e.Sorted)
 		case "e":
 			return p.exposure(&e.Exposure)
 		case "t":
@@ -257,7 +257,9 @@ func (p *parser) array(elem func() bool) (empty, ok bool) {
 	}
 }
 
-func (p *parser) fields(dst *map[string]string) bool {
+// fields reads the evidence map and also returns it as sorted pairs: encoding/json writes map keys in
+// order, so the pairs come sorted unless the input was written otherwise (then they are sorted here).
+func (p *parser) fields(dst *map[string]string, sorted *events.SortedFields) bool {
 	// Size hint: a flat object of strings has four quotes per member (a value with a brace only skews it).
 	hint := 0
 	for i := p.i; i < len(p.s) && p.s[i] != '}'; i++ {
@@ -266,13 +268,25 @@ func (p *parser) fields(dst *map[string]string) bool {
 		}
 	}
 	m := make(map[string]string, hint/4)
+	pairs := make(events.SortedFields, 0, hint/2)
+	inOrder := true
 	ok := p.object(func(k string) bool {
 		v, ok := p.str()
 		n := len(m)
 		m[k] = v
+		if len(pairs) > 0 && pairs[len(pairs)-2] >= k {
+			inOrder = false
+		}
+		pairs = append(pairs, k, v)
 		return ok && len(m) > n // a repeated key fails
 	}, true)
 	*dst = m
+	if !inOrder {
+		pairs = events.SortFields(m)
+	}
+	if len(pairs) > 0 {
+		*sorted = pairs
+	}
 	return ok
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vigilsec/vigil/pkg/events"
 )
 
 // FetchFunc produces a fresh answer for a missing key. Its entry is stored only when Entry.Cacheable; an
@@ -105,6 +107,9 @@ func (s *Store) fill(ctx context.Context, key string, fetch FetchFunc) (loadResu
 	e, err := fetch(ctx)
 	if err != nil {
 		return loadResult{}, err
+	}
+	if e.Sorted == nil {
+		e.Sorted = events.SortFields(e.Fields)
 	}
 	if e.Cacheable() {
 		if err := s.Set(ctx, key, e); err != nil {

@@ -235,8 +235,9 @@ func (e *Enricher) newBreaker(name string) *gobreaker.CircuitBreaker[provider.Re
 
 // outcome is one provider's answer for one indicator plus its exposure contribution.
 type outcome struct {
-	res events.ProviderResult
-	exp events.Exposure
+	res    events.ProviderResult
+	exp    events.Exposure
+	sorted events.SortedFields // res.Fields as sorted pairs, when the cache entry has them
 }
 
 // Cache lookup outcomes counted per batch (indexes into cacheResultNames).
@@ -263,6 +264,17 @@ type task struct {
 // when a Required provider's breaker is open for a record that needed it, and the ctx error when ctx ends;
 // in both cases no enrichments are returned.
 func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([]events.Enrichment, error) {
+	ens, _, err := e.enrich(ctx, obs, false)
+	return ens, err
+}
+
+// EnrichBatchSorted is EnrichBatch that also returns, per enrichment and result, the result's Fields as
+// events.SortedFields where the cache has them (nil elsewhere), for events.Serde.EncodeEnrichmentSorted.
+func (e *Enricher) EnrichBatchSorted(ctx context.Context, obs []events.Observation) ([]events.Enrichment, [][]events.SortedFields, error) {
+	return e.enrich(ctx, obs, true)
+}
+
+func (e *Enricher) enrich(ctx context.Context, obs []events.Observation, withSorted bool) ([]events.Enrichment, [][]events.SortedFields, error) {
 	np := len(e.provs)
 	out := make([][]outcome, len(obs))
 	cells := make([]outcome, len(obs)*np) // one allocation for every (record, provider) cell
@@ -365,7 +377,7 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 
 	e.fetchAll(ctx, out, misses, claim)
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("enrich batch: %w", err)
+		return nil, nil, fmt.Errorf("enrich batch: %w", err)
 	}
 
 	for pi, p := range e.provs {
@@ -374,7 +386,7 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 		}
 		for i := range out {
 			if out[i][pi].res.Status == events.StatusBreakerOpen {
-				return nil, fmt.Errorf("provider %s: %w", p.name, ErrRequiredProviderDown)
+				return nil, nil, fmt.Errorf("provider %s: %w", p.name, ErrRequiredProviderDown)
 			}
 		}
 	}
@@ -382,18 +394,30 @@ func (e *Enricher) EnrichBatch(ctx context.Context, obs []events.Observation) ([
 	enrichedAt := e.now()
 	res := make([]events.Enrichment, len(obs))
 	allResults := make([]events.ProviderResult, len(obs)*np)
+	var sorted [][]events.SortedFields
+	var allSorted []events.SortedFields
+	if withSorted {
+		sorted = make([][]events.SortedFields, len(obs))
+		allSorted = make([]events.SortedFields, len(obs)*np)
+	}
 	for i, o := range obs {
 		results := allResults[i*np : (i+1)*np : (i+1)*np]
+		if withSorted {
+			sorted[i] = allSorted[i*np : (i+1)*np : (i+1)*np]
+		}
 		for pi := range out[i] {
 			oc := &out[i][pi]
 			results[pi] = oc.res
+			if withSorted {
+				sorted[i][pi] = oc.sorted
+			}
 			if s := oc.res.Status; s == events.StatusOK || s == events.StatusNotFound {
 				e.m.Age(oc.res.Provider, enrichedAt.Sub(oc.res.FetchedAt))
 			}
 		}
 		res[i] = events.Enrichment{Observation: o, Results: results, Exposure: merge(e.cfg.Merge, out[i]), EnrichedAt: enrichedAt}
 	}
-	return res, nil
+	return res, sorted, nil
 }
 
 // fetchAll looks the misses up concurrently: each provider's calls run on their own, at most its
@@ -511,7 +535,7 @@ func fromEntry(name string, en cache.Entry, cached bool) outcome {
 		FetchedAt: en.FetchedAt,
 		TTL:       en.TTL,
 		Fields:    en.Fields,
-	}}
+	}, sorted: en.Sorted}
 	if cached {
 		oc.res.CachedAt = en.FetchedAt // entries are written when fetched
 	}

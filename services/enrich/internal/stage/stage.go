@@ -32,9 +32,11 @@ const (
 )
 
 // Enricher enriches a batch of observations (*enricher.Enricher). It returns one Enrichment per
-// observation, in order, or an error and none.
+// observation, in order, or an error and none; sorted, when not nil, holds per enrichment and result the
+// result's Fields as events.SortedFields (nil where unknown), which the encoder writes instead of sorting
+// the map.
 type Enricher interface {
-	EnrichBatch(ctx context.Context, obs []events.Observation) ([]events.Enrichment, error)
+	EnrichBatchSorted(ctx context.Context, obs []events.Observation) (ens []events.Enrichment, sorted [][]events.SortedFields, err error)
 }
 
 // Recorder is told about the Enrichments the handler returns, once per batch (*otelmetrics.Metrics counts
@@ -92,7 +94,7 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	if len(obs) == 0 {
 		return res, nil
 	}
-	ens, err := h.enr.EnrichBatch(ctx, obs)
+	ens, sorted, err := h.enr.EnrichBatchSorted(ctx, obs)
 	switch {
 	case errors.Is(err, enricher.ErrRequiredProviderDown):
 		return nil, fmt.Errorf("enrich: %w: %w", stream.ErrPause, err)
@@ -106,7 +108,11 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	encErr := false
 	for j := range ens {
 		i := idx[j]
-		val, err := h.serde.EncodeEnrichment(&ens[j])
+		var fields []events.SortedFields
+		if j < len(sorted) {
+			fields = sorted[j]
+		}
+		val, err := h.serde.EncodeEnrichmentSorted(&ens[j], fields)
 		if err != nil {
 			res[i].Err = stream.Permanent(ClassEncode, err)
 			if !encErr {

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,6 +156,29 @@ func TestHandleOutputsKeyedAndEnriched(t *testing.T) {
 	if p.total() != 3 {
 		t.Fatalf("provider called %d times for 3 distinct IPs in one batch", p.total())
 	}
+	// A second (cached) pass writes the fields from the cache's sorted pairs: the bytes must be exactly
+	// what encoding the decoded enrichment with the map gives.
+	p.fn = func(events.Indicator) (provider.Result, error) {
+		return provider.Result{Found: true, Fields: map[string]string{"z": "1", "a": "2", "m": "3"}}, nil
+	}
+	more := []*kgo.Record{record(t, s, observation("45.33.32.9"), 9), record(t, s, observation("45.33.32.9"), 10)}
+	for pass := range 2 {
+		res, err := h.Handle(t.Context(), more)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			en, err := s.DecodeEnrichment(t.Context(), r.Outputs[0].Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := s.EncodeEnrichment(&en)
+			if err != nil || !bytes.Equal(again, r.Outputs[0].Value) || len(en.Results[0].Fields) != 3 {
+				t.Fatalf("pass %d: output differs from the map encoding (%v, fields %v)", pass, err, en.Results[0].Fields)
+			}
+		}
+	}
+	rec.n -= 4
 	if rec.n != len(ips) {
 		t.Fatalf("recorder saw %d enrichments, want %d", rec.n, len(ips))
 	}
@@ -202,16 +226,16 @@ type countingEnricher struct {
 	err   error
 }
 
-func (c *countingEnricher) EnrichBatch(_ context.Context, obs []events.Observation) ([]events.Enrichment, error) {
+func (c *countingEnricher) EnrichBatchSorted(_ context.Context, obs []events.Observation) ([]events.Enrichment, [][]events.SortedFields, error) {
 	c.calls++
 	if c.err != nil {
-		return nil, c.err
+		return nil, nil, c.err
 	}
 	out := make([]events.Enrichment, len(obs))
 	for i, o := range obs {
 		out[i] = events.Enrichment{Observation: o}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func TestHandlePausesWhenRequiredProviderDown(t *testing.T) {
