@@ -46,7 +46,11 @@ func run() error {
 		return err
 	}
 	log := deps.Log
-	lists, err := allowlist.Load(allowlist.Config{Warninglists: cfg.Warninglists, LocalFiles: cfg.AllowFiles})
+	// parsing the warninglists allocates several times what the compiled lists keep: keep that
+	// transient heap from setting the process's peak RSS
+	lists, err := service.LoadCompact(func() (*allowlist.Set, error) {
+		return allowlist.Load(allowlist.Config{Warninglists: cfg.Warninglists, LocalFiles: cfg.AllowFiles})
+	})
 	if err != nil {
 		return fmt.Errorf("load allow-lists: %w", err)
 	}
