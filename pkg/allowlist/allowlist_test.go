@@ -1,6 +1,7 @@
 package allowlist
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,4 +273,51 @@ func hasList(ms []events.ListMatch, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestNameIndexCollisions forces hash collisions (full and 32-bit tag) in
+// the host and exact-string indexes: every name must still find its own
+// entries, alternatives included, and nothing else.
+func TestNameIndexCollisions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash func(string) uint64
+	}{
+		{"same hash", func(string) uint64 { return 42 }},
+		{"same tag", func(s string) uint64 { return 7<<32 | uint64(len(s)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(Options{})
+			b.hash = tc.hash
+			lists := []List{
+				{Name: "a", Type: TypeHostname, Entries: []Entry{{Value: "Example.COM"}, {Value: "cdn.example.net"}, {Value: "x.org"}}},
+				{Name: "b", Type: TypeString, Entries: []Entry{{Value: "exact-one"}, {Value: ".example.com"}, {Value: "exact-two"}}},
+			}
+			for _, l := range lists {
+				if err := b.add(l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := b.finish()
+			for _, c := range []struct {
+				ind  events.Indicator
+				want []string
+			}{
+				{dom("www.example.com"), []string{"a", "b"}},
+				{dom("cdn.example.net"), []string{"a"}},
+				{dom("example.net"), nil},
+				{dom("y.org"), nil},
+				{events.Indicator{Type: events.TypeMD5, Value: "EXACT-TWO"}, []string{"b"}},
+				{events.Indicator{Type: events.TypeMD5, Value: "exact-three"}, nil},
+			} {
+				var got []string
+				for _, m := range s.MatchAll(c.ind) {
+					got = append(got, m.List)
+				}
+				if !slices.Equal(got, c.want) {
+					t.Errorf("%s: lists %v, want %v", c.ind.Value, got, c.want)
+				}
+			}
+		})
+	}
 }

@@ -89,10 +89,21 @@ type segment struct {
 	entry int32
 }
 
-// cidrTable maps each address to the most specific prefix that contains it.
+// cidrTable maps each address to the most specific prefix that contains it:
+// disjoint segments as sorted starts and their entries (-1: none), IPv4
+// ones with 32-bit starts.
 type cidrTable struct {
-	segs []segment
+	v4Start []uint32
+	v4Entry []int32
+	v6Start []u128
+	v6Entry []int32
 }
+
+// The IPv4-mapped range ::ffff:0.0.0.0 to ::ffff:255.255.255.255.
+var (
+	v4First = u128{0, 0xffff << 32}
+	v4Last  = u128{0, 0xffff<<32 | 0xffffffff}
+)
 
 // buildCIDR flattens nested prefixes into disjoint segments. items must be in
 // priority order (earlier wins among identical prefixes). parent and alt of the
@@ -157,18 +168,83 @@ func buildCIDR(items []cidrItem, entries []entry) cidrTable {
 		}
 		out = append(out, s)
 	}
-	return cidrTable{segs: slices.Clip(out)}
+	return split(out)
 }
 
-// lookup returns the most specific entry containing a, or -1.
-func (t cidrTable) lookup(a netip.Addr) int32 {
+// split stores the segments compactly: those that start inside the IPv4
+// range with 32-bit starts (plus one at the range's start), the others with
+// 128-bit starts (plus one just after the IPv4 range). IPv4 addresses are
+// looked up in the first table only, other addresses in the second.
+func split(segs []segment) cidrTable {
+	var t cidrTable
+	at := func(a u128) int32 { // entry of the segment holding a
+		i, _ := slices.BinarySearchFunc(segs, a, func(s segment, a u128) int { return s.start.cmp(a) })
+		if i < len(segs) && segs[i].start == a {
+			return segs[i].entry
+		}
+		return segs[i-1].entry // segs[0] starts at 0
+	}
+	after, _ := v4Last.inc()
+	t.v4Start = append(t.v4Start, 0)
+	t.v4Entry = append(t.v4Entry, at(v4First))
+	for _, s := range segs {
+		switch {
+		case s.start.cmp(v4First) < 0:
+			t.v6Start = append(t.v6Start, s.start)
+			t.v6Entry = append(t.v6Entry, s.entry)
+		case s.start.cmp(v4Last) <= 0:
+			if s.start == v4First {
+				continue
+			}
+			t.v4Start = append(t.v4Start, uint32(s.start.lo))
+			t.v4Entry = append(t.v4Entry, s.entry)
+		default:
+			if n := len(t.v6Start); n == 0 || t.v6Start[n-1].cmp(after) < 0 {
+				if s.start != after {
+					t.v6Start = append(t.v6Start, after)
+					t.v6Entry = append(t.v6Entry, at(after))
+				}
+			}
+			t.v6Start = append(t.v6Start, s.start)
+			t.v6Entry = append(t.v6Entry, s.entry)
+		}
+	}
+	if n := len(t.v6Start); n == 0 || t.v6Start[n-1].cmp(after) < 0 {
+		t.v6Start = append(t.v6Start, after)
+		t.v6Entry = append(t.v6Entry, at(after))
+	}
+	t.v4Start, t.v4Entry = slices.Clip(t.v4Start), slices.Clip(t.v4Entry)
+	t.v6Start, t.v6Entry = slices.Clip(t.v6Start), slices.Clip(t.v6Entry)
+	return t
+}
+
+// lookup returns the most specific entry containing a (unmapped), or -1.
+func (t *cidrTable) lookup(a netip.Addr) int32 {
+	if a.Is4() {
+		b := a.As4()
+		k := binary.BigEndian.Uint32(b[:])
+		starts := t.v4Start
+		// Last segment whose start <= k.
+		lo, hi := 0, len(starts)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if starts[m] <= k {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo == 0 {
+			return -1
+		}
+		return t.v4Entry[lo-1]
+	}
 	k := addrKey(a)
-	segs := t.segs
-	// Last segment whose start <= k.
-	lo, hi := 0, len(segs)
+	starts := t.v6Start
+	lo, hi := 0, len(starts)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if segs[m].start.cmp(k) <= 0 {
+		if starts[m].cmp(k) <= 0 {
 			lo = m + 1
 		} else {
 			hi = m
@@ -177,5 +253,5 @@ func (t cidrTable) lookup(a netip.Addr) int32 {
 	if lo == 0 {
 		return -1
 	}
-	return segs[lo-1].entry
+	return t.v6Entry[lo-1]
 }

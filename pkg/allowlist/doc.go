@@ -1,11 +1,14 @@
 // Package allowlist matches indicators against MISP warninglists and local
 // allow-lists (partner proxies, own egress addresses, scanners you run).
 //
-// Lists are compiled once into an immutable [Set]: CIDR entries become a
-// sorted table of disjoint address ranges searched with binary search (IPv4
-// and IPv6 share one 128-bit key space, IPv4 as IPv4-mapped addresses),
-// hostname entries a map walked from the full name to its parents, exact
-// strings a map, substrings and regular expressions small slices checked last.
+// Lists are compiled once into an immutable [Set]: CIDR entries become
+// sorted tables of disjoint address ranges searched with binary search (one
+// with 32-bit starts for IPv4, one with 128-bit starts for the rest of the
+// IPv6 space), hostname entries a hash table walked from the full name to
+// its parents, exact strings a hash table, substrings and regular
+// expressions small slices checked last. Entry values are kept in one string
+// for the match evidence. [Load] compiles each shipped warninglist as soon
+// as it is parsed, so loading all of them holds one parsed list at a time.
 // A [Holder] serves lookups from many goroutines and swaps in a new Set
 // atomically on reload.
 //

@@ -35,13 +35,23 @@ func EmbeddedNames() []string {
 // Embedded parses the shipped warninglists named in names ("all" selects
 // every one) in the order given. An unknown name is an error.
 func Embedded(names []string) ([]List, error) {
+	var lists []List
+	err := eachEmbedded(names, func(l List) error {
+		lists = append(lists, l)
+		return nil
+	})
+	return lists, err
+}
+
+// eachEmbedded parses the shipped warninglists named in names one at a time
+// and hands each to fn.
+func eachEmbedded(names []string, fn func(List) error) error {
 	if slices.Contains(names, All) {
 		names = EmbeddedNames()
 	}
 	if len(names) == 1 && strings.EqualFold(strings.TrimSpace(names[0]), None) {
-		return nil, nil
+		return nil
 	}
-	lists := make([]List, 0, len(names))
 	for _, n := range names {
 		n = strings.TrimSpace(n)
 		if n == "" {
@@ -49,15 +59,17 @@ func Embedded(names []string) ([]List, error) {
 		}
 		data, err := shipped.ReadFile("lists/" + n + ".json")
 		if err != nil {
-			return nil, fmt.Errorf("warninglist %q: unknown: %w", n, ErrInvalidList)
+			return fmt.Errorf("warninglist %q: unknown: %w", n, ErrInvalidList)
 		}
 		l, err := ParseWarninglist(n, data)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		lists = append(lists, l)
+		if err := fn(l); err != nil {
+			return err
+		}
 	}
-	return lists, nil
+	return nil
 }
 
 // Config selects the lists to load: shipped warninglists by name (or "all")
@@ -68,20 +80,24 @@ type Config struct {
 	Options      Options
 }
 
-// Load parses the configured lists and compiles them.
+// Load parses the configured lists and compiles them. Each warninglist is
+// compiled as soon as it is parsed, so only one parsed list is held at a
+// time.
 func Load(cfg Config) (*Set, error) {
-	var lists []List
+	b := newBuilder(cfg.Options)
 	for _, f := range cfg.LocalFiles {
-		l, err := LoadLocalFile(f)
+		lists, err := LoadLocalFile(f)
 		if err != nil {
 			return nil, err
 		}
-		lists = append(lists, l...)
+		for _, l := range lists {
+			if err := b.add(l); err != nil {
+				return nil, err
+			}
+		}
 	}
-	wl, err := Embedded(cfg.Warninglists)
-	if err != nil {
+	if err := eachEmbedded(cfg.Warninglists, b.add); err != nil {
 		return nil, err
 	}
-	lists = append(lists, wl...)
-	return Compile(lists, cfg.Options)
+	return b.finish(), nil
 }

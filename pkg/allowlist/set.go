@@ -2,9 +2,11 @@ package allowlist
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,14 +72,15 @@ func attributesMask(attrs []string) uint8 {
 	return m
 }
 
+// entry is one compiled list entry. Its value (the original spelling, kept
+// for the match evidence) is Set.text[text:next entry's text]: the values
+// live in one string, not one allocation each.
 type entry struct {
-	list    int32
-	mask    uint8
-	expires int64 // unix nanoseconds, 0 = never
-	alt     int32 // next entry with the same key, -1
-	parent  int32 // enclosing CIDR entry, -1
-	value   string
-	reason  string
+	list   int32
+	alt    int32  // next entry with the same key, -1
+	parent int32  // enclosing CIDR entry, -1
+	text   uint32 // start of the value in Set.text
+	mask   uint8
 }
 
 type listMeta struct {
@@ -97,101 +100,253 @@ type Options struct {
 }
 
 // Set is a compiled, immutable group of lists. It is safe for concurrent use.
+//
+// It keeps what matching and the evidence need, compactly (all shipped
+// warninglists: about 265,000 entries in about 15 MiB): entry values in one
+// string, CIDR ranges as sorted numeric arrays (32-bit starts for IPv4),
+// host names and exact strings in maps keyed by a 64-bit hash of the name
+// (the entry's value confirms a hit), expiries and reasons only for the
+// entries that have one.
 type Set struct {
 	now      func() time.Time
 	lists    []listMeta
 	entries  []entry
+	text     string
+	reasons  map[int32]string // entry reasons (local lists), by entry
+	expires  map[int32]int64  // unix nanoseconds, by entry; none: never
 	cidr     cidrTable
-	exact    map[string]int32 // string entries, lower-cased
-	host     map[string]int32 // hostname entries, lower-cased, no outer dots
+	exact    nameIndex // string entries, lower-cased
+	host     nameIndex // hostname entries, lower-cased, no outer dots
 	subs     []patternEntry
 	regexes  []patternEntry
 	expiring bool
 }
 
+// nameIndex finds the first entry (head of the alt chain) of a canonical
+// name: an open-addressing table (linear probing, at most half full) of
+// 32-bit hash tags and entries; the entry's value confirms a hit. The rare
+// name whose 64-bit hash another name took is kept by its string.
+type nameIndex struct {
+	hash     func(name string) uint64
+	byHash   map[uint64]int32 // while building
+	tags     []uint32         // hash tag (never 0) per slot; 0: empty
+	first    []int32
+	collided map[string]int32
+	key      func(value string) string // canonical name of an entry value
+}
+
 // Compile builds a Set. Lists given first win among equally specific matches.
 func Compile(lists []List, opts Options) (*Set, error) {
+	b := newBuilder(opts)
+	for _, l := range lists {
+		if err := b.add(l); err != nil {
+			return nil, err
+		}
+	}
+	return b.finish(), nil
+}
+
+// builder compiles lists one at a time, so a caller can drop each parsed
+// list before parsing the next.
+type builder struct {
+	s     *Set
+	hash  func(name string) uint64
+	text  []byte
+	items []cidrItem
+}
+
+func newBuilder(opts Options) *builder {
 	s := &Set{
-		now:   opts.Now,
-		exact: make(map[string]int32),
-		host:  make(map[string]int32),
+		now:     opts.Now,
+		reasons: map[int32]string{},
+		expires: map[int32]int64{},
+		exact:   nameIndex{byHash: map[uint64]int32{}, key: exactKey},
+		host:    nameIndex{byHash: map[uint64]int32{}, key: hostKey},
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	var items []cidrItem
-	chain := func(m map[string]int32, key string, e int32) {
-		first, ok := m[key]
-		if !ok {
-			m[key] = e
+	seed := maphash.MakeSeed()
+	return &builder{s: s, hash: func(name string) uint64 { return maphash.String(seed, name) }}
+}
+
+func exactKey(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+
+// hostKey is the host name of a hostname entry, or of a string entry that
+// starts with a dot.
+func hostKey(v string) string { return strings.Trim(exactKey(v), ".") }
+
+// value returns the value of entry e while building.
+func (b *builder) value(e int32) string {
+	end := len(b.text)
+	if int(e)+1 < len(b.s.entries) {
+		end = int(b.s.entries[e+1].text)
+	}
+	return string(b.text[b.s.entries[e].text:end])
+}
+
+// chain indexes entry e under its canonical name.
+func (b *builder) chain(ix *nameIndex, name string, e int32) {
+	h := b.hash(name)
+	first, ok := ix.byHash[h]
+	if !ok {
+		ix.byHash[h] = e
+		return
+	}
+	if ix.key(b.value(first)) != name {
+		if ix.collided == nil {
+			ix.collided = map[string]int32{}
+		}
+		if first, ok = ix.collided[name]; !ok {
+			ix.collided[name] = e
 			return
 		}
-		for s.entries[first].alt >= 0 {
-			first = s.entries[first].alt
-		}
-		s.entries[first].alt = e
 	}
-	for li, l := range lists {
-		s.lists = append(s.lists, listMeta{name: l.Name, description: l.Description})
-		mask := attributesMask(l.Attributes)
-		for _, e := range l.Entries {
-			typ := e.Type
-			if typ == "" {
-				typ = l.Type
+	for b.s.entries[first].alt >= 0 {
+		first = b.s.entries[first].alt
+	}
+	b.s.entries[first].alt = e
+}
+
+// push appends an entry with value v and returns its index.
+func (b *builder) push(en entry, v string, e Entry) int32 {
+	idx := int32(len(b.s.entries))
+	en.text = uint32(len(b.text))
+	b.text = append(b.text, v...)
+	b.s.entries = append(b.s.entries, en)
+	if e.Reason != "" {
+		b.s.reasons[idx] = e.Reason
+	}
+	if !e.Expires.IsZero() {
+		b.s.expires[idx] = e.Expires.UnixNano()
+		b.s.expiring = true
+	}
+	return idx
+}
+
+func (b *builder) add(l List) error {
+	s := b.s
+	li := int32(len(s.lists))
+	s.lists = append(s.lists, listMeta{name: l.Name, description: l.Description})
+	mask := attributesMask(l.Attributes)
+	for _, e := range l.Entries {
+		typ := e.Type
+		if typ == "" {
+			typ = l.Type
+		}
+		en := entry{list: li, mask: mask, alt: -1, parent: -1}
+		switch typ {
+		case TypeCIDR:
+			p, err := parsePrefix(strings.ToLower(strings.TrimSpace(e.Value)))
+			if err != nil {
+				return fmt.Errorf("list %s: cidr %q: %w", l.Name, e.Value, ErrInvalidList)
 			}
-			en := entry{list: int32(li), mask: mask, alt: -1, parent: -1, value: e.Value, reason: e.Reason}
-			if !e.Expires.IsZero() {
-				en.expires = e.Expires.UnixNano()
-				s.expiring = true
+			en.mask &= maskIPv4 | maskIPv6
+			idx := b.push(en, e.Value, e)
+			lo, hi := prefixRange(p)
+			b.items = append(b.items, cidrItem{lo: lo, hi: hi, entry: idx})
+		case TypeHostname:
+			h := hostKey(e.Value)
+			if h == "" {
+				continue
 			}
-			idx := int32(len(s.entries))
-			v := strings.ToLower(strings.TrimSpace(e.Value))
-			switch typ {
-			case TypeCIDR:
-				p, err := parsePrefix(v)
-				if err != nil {
-					return nil, fmt.Errorf("list %s: cidr %q: %w", l.Name, e.Value, ErrInvalidList)
-				}
-				en.mask &= maskIPv4 | maskIPv6
-				s.entries = append(s.entries, en)
-				lo, hi := prefixRange(p)
-				items = append(items, cidrItem{lo: lo, hi: hi, entry: idx})
-			case TypeHostname:
+			b.chain(&s.host, h, b.push(en, e.Value, e))
+		case TypeString:
+			v := exactKey(e.Value)
+			if strings.HasPrefix(v, ".") {
 				h := strings.Trim(v, ".")
 				if h == "" {
 					continue
 				}
-				s.entries = append(s.entries, en)
-				chain(s.host, h, idx)
-			case TypeString:
-				s.entries = append(s.entries, en)
-				if strings.HasPrefix(v, ".") {
-					h := strings.Trim(v, ".")
-					if h == "" {
-						s.entries = s.entries[:idx]
-						continue
-					}
-					chain(s.host, h, idx)
-					continue
-				}
-				chain(s.exact, v, idx)
-			case TypeSubstring:
-				s.entries = append(s.entries, en)
-				s.subs = append(s.subs, patternEntry{entry: idx, sub: v})
-			case TypeRegex:
-				re, err := regexp.Compile(strings.TrimSpace(e.Value))
-				if err != nil {
-					return nil, fmt.Errorf("list %s: regex %q: %w", l.Name, e.Value, err)
-				}
-				s.entries = append(s.entries, en)
-				s.regexes = append(s.regexes, patternEntry{entry: idx, re: re})
-			default:
-				return nil, fmt.Errorf("list %s: entry type %q: %w", l.Name, typ, ErrInvalidList)
+				b.chain(&s.host, h, b.push(en, e.Value, e))
+				continue
 			}
+			b.chain(&s.exact, v, b.push(en, e.Value, e))
+		case TypeSubstring:
+			s.subs = append(s.subs, patternEntry{entry: b.push(en, e.Value, e), sub: exactKey(e.Value)})
+		case TypeRegex:
+			re, err := regexp.Compile(strings.TrimSpace(e.Value))
+			if err != nil {
+				return fmt.Errorf("list %s: regex %q: %w", l.Name, e.Value, err)
+			}
+			s.regexes = append(s.regexes, patternEntry{entry: b.push(en, e.Value, e), re: re})
+		default:
+			return fmt.Errorf("list %s: entry type %q: %w", l.Name, typ, ErrInvalidList)
 		}
 	}
-	s.cidr = buildCIDR(items, s.entries)
-	return s, nil
+	return nil
+}
+
+func (b *builder) finish() *Set {
+	s := b.s
+	s.cidr = buildCIDR(b.items, s.entries)
+	s.entries = slices.Clip(s.entries)
+	s.text = string(b.text)
+	s.lists = slices.Clip(s.lists)
+	if len(s.reasons) == 0 {
+		s.reasons = nil
+	}
+	if len(s.expires) == 0 {
+		s.expires = nil
+	}
+	s.exact.seal(b.hash)
+	s.host.seal(b.hash)
+	b.s, b.text, b.items = nil, nil, nil
+	return s
+}
+
+// seal turns the build map into the lookup table.
+func (ix *nameIndex) seal(hash func(string) uint64) {
+	ix.hash = hash
+	n := 1
+	for n < 2*len(ix.byHash) {
+		n <<= 1
+	}
+	ix.tags = make([]uint32, n)
+	ix.first = make([]int32, n)
+	mask := uint64(n - 1)
+	for h, e := range ix.byHash {
+		i := h & mask
+		for ix.tags[i] != 0 {
+			i = (i + 1) & mask
+		}
+		ix.tags[i], ix.first[i] = hashTag(h), e
+	}
+	ix.byHash = nil
+}
+
+func hashTag(h uint64) uint32 { return uint32(h>>32) | 1 }
+
+// value returns the value of entry e.
+func (s *Set) value(e int32) string {
+	end := len(s.text)
+	if int(e)+1 < len(s.entries) {
+		end = int(s.entries[e+1].text)
+	}
+	return s.text[s.entries[e].text:end]
+}
+
+// find returns the first entry of a canonical name.
+func (s *Set) find(ix *nameIndex, name string) (int32, bool) {
+	if len(ix.tags) == 0 {
+		return -1, false
+	}
+	h := ix.hash(name)
+	tag, mask := hashTag(h), uint64(len(ix.tags)-1)
+	for i := h & mask; ix.tags[i] != 0; i = (i + 1) & mask {
+		if ix.tags[i] != tag {
+			continue
+		}
+		e := ix.first[i]
+		if v := s.value(e); v == name || ix.key(v) == name { // most values are stored as their key
+			return e, true
+		}
+	}
+	if ix.collided != nil {
+		e, ok := ix.collided[name]
+		return e, ok
+	}
+	return -1, false
 }
 
 // Len returns the number of compiled entries.
@@ -237,11 +392,11 @@ func (s *Set) MatchAll(ind events.Indicator) []events.ListMatch {
 		now = s.now().UnixNano()
 	}
 	var out []events.ListMatch
-	seen := make(map[int32]bool)
+	var seenBuf [8]int32
+	seen := seenBuf[:0]
 	s.visit(ind, now, func(e int32) bool {
-		en := &s.entries[e]
-		if !seen[en.list] {
-			seen[en.list] = true
+		if l := s.entries[e].list; !slices.Contains(seen, l) {
+			seen = append(seen, l)
 			out = append(out, s.listMatch(e))
 		}
 		return true
@@ -250,21 +405,26 @@ func (s *Set) MatchAll(ind events.Indicator) []events.ListMatch {
 }
 
 func (s *Set) listMatch(e int32) events.ListMatch {
-	en := &s.entries[e]
-	meta := s.lists[en.list]
-	reason := en.reason
+	meta := s.lists[s.entries[e].list]
+	reason := s.reasons[e]
 	if reason == "" {
 		reason = meta.description
 	}
 	if reason == "" {
 		reason = meta.name
 	}
-	return events.ListMatch{List: meta.name, Reason: reason + " (" + en.value + ")"}
+	return events.ListMatch{List: meta.name, Reason: reason + " (" + s.value(e) + ")"}
 }
 
 func (s *Set) usable(e int32, mask uint8, now int64) bool {
-	en := &s.entries[e]
-	return en.mask&mask != 0 && (en.expires == 0 || now < en.expires)
+	if s.entries[e].mask&mask == 0 {
+		return false
+	}
+	if !s.expiring {
+		return true
+	}
+	exp, ok := s.expires[e]
+	return !ok || now < exp
 }
 
 // each calls fn for every usable entry in the alternative chain of e and
@@ -300,7 +460,7 @@ func (s *Set) visit(ind events.Indicator, now int64, fn func(int32) bool) {
 		s.patterns(strings.ToLower(value), mask, now, fn)
 	case events.TypeURL:
 		lower := strings.ToLower(value)
-		if e, ok := s.exact[lower]; ok && !s.each(e, mask, now, fn) {
+		if e, ok := s.find(&s.exact, lower); ok && !s.each(e, mask, now, fn) {
 			return
 		}
 		if u, err := url.Parse(value); err == nil && u.Hostname() != "" {
@@ -317,7 +477,7 @@ func (s *Set) visit(ind events.Indicator, now int64, fn func(int32) bool) {
 		s.patterns(d, mask, now, fn)
 	default:
 		lower := strings.ToLower(value)
-		if e, ok := s.exact[lower]; ok && !s.each(e, mask, now, fn) {
+		if e, ok := s.find(&s.exact, lower); ok && !s.each(e, mask, now, fn) {
 			return
 		}
 		s.patterns(lower, mask, now, fn)
@@ -327,11 +487,11 @@ func (s *Set) visit(ind events.Indicator, now int64, fn func(int32) bool) {
 // domain visits exact entries for the name, then hostname entries for the
 // name and each parent domain, longest first.
 func (s *Set) domain(d string, mask uint8, now int64, fn func(int32) bool) bool {
-	if e, ok := s.exact[d]; ok && !s.each(e, mask, now, fn) {
+	if e, ok := s.find(&s.exact, d); ok && !s.each(e, mask, now, fn) {
 		return false
 	}
 	for name := d; name != ""; {
-		if e, ok := s.host[name]; ok && !s.each(e, mask, now, fn) {
+		if e, ok := s.find(&s.host, name); ok && !s.each(e, mask, now, fn) {
 			return false
 		}
 		i := strings.IndexByte(name, '.')
