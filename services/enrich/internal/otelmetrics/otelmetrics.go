@@ -81,7 +81,8 @@ type Metrics struct {
 	age      metric.Float64Histogram
 	results  metric.Int64Counter
 	gaps     metric.Int64Counter
-	attrSets sync.Map // "provider\x00key\x00value" -> metric.MeasurementOption
+	attrMu   sync.RWMutex
+	attrSets map[attrKey]metric.MeasurementOption
 
 	mu    sync.Mutex
 	state map[string]*providerState
@@ -97,7 +98,7 @@ type providerState struct {
 
 // New creates the instruments on meter.
 func New(meter metric.Meter) (*Metrics, error) {
-	m := &Metrics{state: map[string]*providerState{}}
+	m := &Metrics{state: map[string]*providerState{}, attrSets: map[attrKey]metric.MeasurementOption{}}
 	var err error
 	if m.cache, err = meter.Int64Counter(NameCache, metric.WithDescription("Enrichment cache lookups per provider: hit, negative (cached no-data), miss, stale.")); err != nil {
 		return nil, err
@@ -128,18 +129,26 @@ func New(meter metric.Meter) (*Metrics, error) {
 	return m, nil
 }
 
+// attrKey identifies one cached attribute option (a comparable struct: looking it up allocates nothing).
+type attrKey struct{ provider, key, value string }
+
 // attrs returns the (cached) attribute option {provider, key=value}; key "" means provider only.
 func (m *Metrics) attrs(provider, key, value string) metric.MeasurementOption {
-	id := provider + "\x00" + key + "\x00" + value
-	if o, ok := m.attrSets.Load(id); ok {
-		return o.(metric.MeasurementOption)
+	id := attrKey{provider, key, value}
+	m.attrMu.RLock()
+	o, ok := m.attrSets[id]
+	m.attrMu.RUnlock()
+	if ok {
+		return o
 	}
 	kvs := []attribute.KeyValue{attribute.String("provider", provider)}
 	if key != "" {
 		kvs = append(kvs, attribute.String(key, value))
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
-	m.attrSets.Store(id, o)
+	o = metric.WithAttributeSet(attribute.NewSet(kvs...))
+	m.attrMu.Lock()
+	m.attrSets[id] = o
+	m.attrMu.Unlock()
 	return o
 }
 
