@@ -50,7 +50,7 @@ type Assets interface {
 // false-positive counters (state.Redis and state.Memory satisfy it).
 type Store interface {
 	Apply(ctx context.Context, batch []events.Enrichment) ([]state.Summary, error)
-	ApplyBatch(ctx context.Context, batch []events.Enrichment) (state.Batch, error)
+	ApplyBatch(ctx context.Context, published []state.LastVerdict, batch []events.Enrichment) (state.Batch, error)
 	Priors(ctx context.Context, keys []string) ([]state.Prior, error)
 	SavePublished(ctx context.Context, vs []state.LastVerdict) error
 	RecordFeedback(ctx context.Context, recs []state.FeedbackRecord) (int, error)
@@ -145,7 +145,7 @@ func (c *Correlator) Reload(path string) error {
 // indicator's last record. An empty result with a nil error means nothing
 // changed enough to publish. See Correlate, which it wraps.
 func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]events.Verdict, error) {
-	outs, err := c.Correlate(ctx, batch)
+	outs, err := c.Correlate(ctx, nil, batch)
 	if err != nil || len(outs) == 0 {
 		return nil, err
 	}
@@ -163,11 +163,13 @@ type Output struct {
 	Record  int
 }
 
-// Correlate records the sightings of batch and returns the verdicts to
-// publish, at most one per indicator, ordered by the index of the record
-// each was decided on. It costs one Redis round trip per batch
-// (state.Store.ApplyBatch: sightings, summaries, last verdicts and analyst
-// allow entries).
+// Correlate acks acked (as Ack does: verdicts Kafka acknowledged since the
+// last call, may be empty), records the sightings of batch and returns the
+// verdicts to publish, at most one per indicator, ordered by the index of
+// the record each was decided on. It costs one Redis round trip per batch
+// (state.Store.ApplyBatch: published verdicts, sightings, summaries, last
+// verdicts and analyst allow entries). On error nothing is known to be
+// acked: call it again with acked.
 //
 // An indicator with an analyst allow entry in force (see ApplyFeedback) is
 // matched on the entry's allow list (the policy's feedback.allow_list),
@@ -182,11 +184,11 @@ type Output struct {
 // compare it with the verdict published before the batch. Evaluating each
 // record and publishing the first would publish the summary of the first
 // sighting only, and the re-emit rules would then hold back the later ones.
-func (c *Correlator) Correlate(ctx context.Context, batch []events.Enrichment) ([]Output, error) {
+func (c *Correlator) Correlate(ctx context.Context, acked []events.Verdict, batch []events.Enrichment) ([]Output, error) {
 	if len(batch) == 0 {
-		return nil, nil
+		return nil, c.Ack(ctx, acked)
 	}
-	b, err := c.store.ApplyBatch(ctx, batch)
+	b, err := c.store.ApplyBatch(ctx, lastVerdicts(acked), batch)
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
@@ -277,15 +279,24 @@ func (c *Correlator) Ack(ctx context.Context, verdicts []events.Verdict) error {
 	if len(verdicts) == 0 {
 		return nil
 	}
-	vs := make([]state.LastVerdict, 0, len(verdicts))
-	for _, v := range verdicts {
-		vs = append(vs, state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
-			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets})
-	}
-	if err := c.store.SavePublished(ctx, vs); err != nil {
+	if err := c.store.SavePublished(ctx, lastVerdicts(verdicts)); err != nil {
 		return fmt.Errorf("ack verdicts: %w", err)
 	}
 	return nil
+}
+
+// lastVerdicts turns published verdicts into what the store keeps of them.
+func lastVerdicts(verdicts []events.Verdict) []state.LastVerdict {
+	if len(verdicts) == 0 {
+		return nil
+	}
+	vs := make([]state.LastVerdict, 0, len(verdicts))
+	for i := range verdicts {
+		v := &verdicts[i]
+		vs = append(vs, state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
+			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets})
+	}
+	return vs
 }
 
 // FeedbackRecord is an analyst decision and the Kafka record it was read

@@ -576,3 +576,26 @@ func TestDecayFromObservation(t *testing.T) {
 		})
 	}
 }
+
+// TestCorrelateAcksWithBatch: verdicts acked through Correlate count as
+// published before the batch is judged (one store round trip), and each
+// output names the record it was decided on.
+func TestCorrelateAcksWithBatch(t *testing.T) {
+	t.Parallel()
+	c, _ := newCorrelator(t)
+	ctx := t.Context()
+	first, err := c.Correlate(ctx, nil, []events.Enrichment{obs("194.26.29.9", "10.2.0.17", hostile), obs("194.26.29.8", "10.2.0.17", hostile),
+		obs("194.26.29.9", "10.2.0.17", hostile)})
+	if err != nil || len(first) != 2 || first[0].Record != 1 || first[1].Record != 2 || first[1].Verdict.Sightings.Count != 2 {
+		t.Fatalf("first = %+v, %v; want verdicts on records 1 and 2 (last of each indicator)", first, err)
+	}
+	acked := []events.Verdict{first[0].Verdict, first[1].Verdict}
+	again, err := c.Correlate(ctx, acked, []events.Enrichment{obs("194.26.29.9", "10.2.0.17", hostile)})
+	if err != nil || len(again) != 0 {
+		t.Fatalf("after acking with the batch: %+v, %v; want nothing new to publish", again, err)
+	}
+	st, err := c.Stats(ctx)
+	if err != nil || st.Emitted[first[0].Verdict.Action] != 2 {
+		t.Fatalf("published count = %v, %v; want 2", st.Emitted, err)
+	}
+}

@@ -123,9 +123,18 @@ type fakeCorrelator struct {
 
 // Correlate returns f.verdicts, each decided on the last record of its
 // indicator, as the real correlator does.
-func (f *fakeCorrelator) Correlate(_ context.Context, batch []events.Enrichment) ([]correlator.Output, error) {
+func (f *fakeCorrelator) Correlate(_ context.Context, acked []events.Verdict, batch []events.Enrichment) ([]correlator.Output, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(acked) > 0 {
+		if f.ackErr != nil {
+			return nil, f.ackErr
+		}
+		f.acked = append(f.acked, acked)
+	}
+	if len(batch) == 0 {
+		return nil, nil
+	}
 	f.processed = append(f.processed, batch)
 	if f.processErr != nil {
 		return nil, f.processErr

@@ -16,9 +16,11 @@
 // produces a batch's outputs after Handle returns, so the stage watches the
 // producer itself: it is a kgo.HookProduceRecordUnbuffered, and the hook
 // moves each verdict record Kafka acknowledged (nil error) to a confirmed
-// list. The next Handle starts by calling Correlator.Ack on that list, before
-// it processes new records, so the last-published verdicts the correlator
-// reads are as up to date as the acknowledgements. A crash between the
+// list. The next Handle hands that list to Correlator.Correlate, which
+// stores it in the batch's one state round trip before it reads the last
+// published verdicts (Correlator.Ack alone when the batch has no
+// enrichment), so they are as up to date as the acknowledgements. If the
+// batch fails, the list stays queued. A crash between the
 // produce and the next Handle only loses the Ack: the replayed records are
 // not counted twice (state dedupes on source offsets) and their verdicts are
 // emitted again, which is harmless (ThreatQ writes are upserts). A verdict
@@ -63,7 +65,7 @@ const (
 
 // Correlator is what the stage needs of *correlator.Correlator.
 type Correlator interface {
-	Correlate(ctx context.Context, batch []events.Enrichment) ([]correlator.Output, error)
+	Correlate(ctx context.Context, acked []events.Verdict, batch []events.Enrichment) ([]correlator.Output, error)
 	Ack(ctx context.Context, verdicts []events.Verdict) error
 	ApplyFeedback(ctx context.Context, fbs []correlator.FeedbackRecord) error
 }
@@ -136,9 +138,19 @@ func (s *Stage) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 // Undecodable records are permanent failures (class "decode"). A correlator
 // or state failure fails the whole batch (retried, then paused).
 func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
-	if err := s.ackConfirmed(ctx); err != nil {
+	acked := s.takeConfirmed(ctx)
+	res, err := s.handle(ctx, recs, acked)
+	if err != nil {
+		s.requeue(acked)
 		return nil, err
 	}
+	s.m.published(ctx, acked)
+	return res, nil
+}
+
+// handle processes recs; acked are the verdicts to ack with the batch's
+// state round trip (or alone when the batch has no enrichment).
+func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []events.Verdict) ([]stream.Result, error) {
 	res := make([]stream.Result, len(recs))
 	var (
 		encs   []events.Enrichment
@@ -185,7 +197,7 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 			return nil, fmt.Errorf("apply feedback: %w", err)
 		}
 	}
-	outs, err := s.corr.Correlate(ctx, encs)
+	outs, err := s.corr.Correlate(ctx, acked, encs)
 	if err != nil {
 		return nil, fmt.Errorf("correlate: %w", err)
 	}
@@ -219,6 +231,31 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 // ackConfirmed hands the verdicts Kafka acknowledged since the last call to
 // the correlator and counts them. On error they stay queued.
 func (s *Stage) ackConfirmed(ctx context.Context) error {
+	vs := s.takeConfirmed(ctx)
+	if len(vs) == 0 {
+		return nil
+	}
+	if err := s.corr.Ack(ctx, vs); err != nil {
+		s.requeue(vs)
+		return fmt.Errorf("ack published verdicts: %w", err)
+	}
+	s.m.published(ctx, vs)
+	return nil
+}
+
+// requeue puts verdicts whose ack failed back in front of the queue.
+func (s *Stage) requeue(vs []events.Verdict) {
+	if len(vs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.confirmed = append(vs, s.confirmed...)
+	s.mu.Unlock()
+}
+
+// takeConfirmed returns and clears the verdicts Kafka acknowledged since
+// the last call.
+func (s *Stage) takeConfirmed(ctx context.Context) []events.Verdict {
 	s.mu.Lock()
 	vs := s.confirmed
 	s.confirmed = nil
@@ -230,17 +267,7 @@ func (s *Stage) ackConfirmed(ctx context.Context) error {
 		clear(s.inflight) // no hook: nobody will answer for them
 	}
 	s.mu.Unlock()
-	if len(vs) == 0 {
-		return nil
-	}
-	if err := s.corr.Ack(ctx, vs); err != nil {
-		s.mu.Lock()
-		s.confirmed = append(vs, s.confirmed...)
-		s.mu.Unlock()
-		return fmt.Errorf("ack published verdicts: %w", err)
-	}
-	s.m.published(ctx, vs)
-	return nil
+	return vs
 }
 
 // Flush acks the verdicts Kafka confirmed after the last Handle. Call it

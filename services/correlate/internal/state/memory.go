@@ -288,8 +288,11 @@ func (m *Memory) KPI(ctx context.Context) (KPI, error) {
 	return out, nil
 }
 
-// ApplyBatch implements [Store] as Apply then Priors.
-func (m *Memory) ApplyBatch(ctx context.Context, batch []events.Enrichment) (Batch, error) {
+// ApplyBatch implements [Store] as SavePublished, Apply and Priors.
+func (m *Memory) ApplyBatch(ctx context.Context, published []LastVerdict, batch []events.Enrichment) (Batch, error) {
+	if err := m.SavePublished(ctx, published); err != nil {
+		return Batch{}, err
+	}
 	if len(batch) == 0 {
 		return Batch{}, nil
 	}

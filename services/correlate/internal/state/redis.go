@@ -269,7 +269,7 @@ func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary
 		return nil, nil
 	}
 	g := groupBatch(batch)
-	res, err := r.exec(ctx, batch, g, false)
+	res, err := r.exec(ctx, nil, batch, g, false)
 	if err != nil {
 		return nil, fmt.Errorf("apply sightings: %w", err)
 	}
@@ -280,16 +280,16 @@ func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary
 	return out, nil
 }
 
-// ApplyBatch implements [Store] in one round trip: the script calls that
-// record the sightings and read the last verdicts (one per batch, or per
-// indicator on Redis Cluster; see applyScript), and one HMGET of the
-// analyst allow entries, in one pipeline.
-func (r *Redis) ApplyBatch(ctx context.Context, batch []events.Enrichment) (Batch, error) {
+// ApplyBatch implements [Store] in one round trip: the writes of
+// SavePublished, the script calls that record the sightings and read the
+// last verdicts (one per batch, or per indicator on Redis Cluster; see
+// applyScript), and one HMGET of the analyst allow entries, in one pipeline.
+func (r *Redis) ApplyBatch(ctx context.Context, published []LastVerdict, batch []events.Enrichment) (Batch, error) {
 	if len(batch) == 0 {
-		return Batch{}, nil
+		return Batch{}, r.SavePublished(ctx, published)
 	}
 	g := groupBatch(batch)
-	res, err := r.exec(ctx, batch, g, true)
+	res, err := r.exec(ctx, published, batch, g, true)
 	if err != nil {
 		return Batch{}, fmt.Errorf("apply batch: %w", err)
 	}
@@ -345,20 +345,22 @@ type execResult struct {
 	priors []Prior
 }
 
-// exec runs applyScript over the batch in one pipeline, re-sending it once
-// after loading the scripts when Redis lost them.
-func (r *Redis) exec(ctx context.Context, batch []events.Enrichment, g grouping, perKey bool) (execResult, error) {
-	res, err := r.execOnce(ctx, batch, g, perKey)
+// exec stores published and runs applyScript over the batch in one
+// pipeline, re-sending the script once after loading the scripts when Redis
+// lost them (the other commands of the pipeline ran: published is not sent
+// again).
+func (r *Redis) exec(ctx context.Context, published []LastVerdict, batch []events.Enrichment, g grouping, perKey bool) (execResult, error) {
+	res, err := r.execOnce(ctx, published, batch, g, perKey)
 	if err != nil && isNoScript(err) {
 		if lerr := loadScripts(ctx, r.client); lerr != nil {
 			return execResult{}, lerr
 		}
-		res, err = r.execOnce(ctx, batch, g, perKey)
+		res, err = r.execOnce(ctx, nil, batch, g, perKey)
 	}
 	return res, err
 }
 
-func (r *Redis) execOnce(ctx context.Context, batch []events.Enrichment, g grouping, perKey bool) (execResult, error) {
+func (r *Redis) execOnce(ctx context.Context, published []LastVerdict, batch []events.Enrichment, g grouping, perKey bool) (execResult, error) {
 	now := r.cfg.Now()
 	w := r.cfg.Windows
 	want := "0"
@@ -369,6 +371,7 @@ func (r *Redis) execOnce(ctx context.Context, batch []events.Enrichment, g group
 		int64(w.Long / time.Hour), r.cfg.StateTTL.Milliseconds(), want}
 	_, cluster := r.client.(*redis.ClusterClient)
 	pipe := r.client.Pipeline()
+	r.addSaveVerdicts(ctx, pipe, published, true)
 	var cmds []*redis.Cmd
 	var keys []string
 	var args []any
@@ -617,6 +620,15 @@ func (r *Redis) saveVerdicts(ctx context.Context, vs []LastVerdict, count bool) 
 		return nil
 	}
 	pipe := r.client.Pipeline()
+	r.addSaveVerdicts(ctx, pipe, vs, count)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("save verdicts: %w", err)
+	}
+	return nil
+}
+
+// addSaveVerdicts queues the writes of saveVerdicts on pipe.
+func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []LastVerdict, count bool) {
 	for _, v := range vs {
 		k := tag(v.Key) + ":v"
 		pipe.HSet(ctx, k,
@@ -638,10 +650,6 @@ func (r *Redis) saveVerdicts(ctx context.Context, vs []LastVerdict, count bool) 
 			pipe.HIncrBy(ctx, kpiKey, kpiPublished+a, n)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("save verdicts: %w", err)
-	}
-	return nil
 }
 
 func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }

@@ -76,7 +76,7 @@ func BenchmarkRedisBatch(b *testing.B) {
 }
 
 func applyAndPriors(b *testing.B, s *Redis, recs []events.Enrichment) ([]string, error) {
-	res, err := s.ApplyBatch(b.Context(), recs)
+	res, err := s.ApplyBatch(b.Context(), nil, recs)
 	return res.Keys, err
 }
 

@@ -260,7 +260,8 @@ func TestRedisMatchesMemory(t *testing.T) {
 	actions := []string{events.ActionAllowed, events.ActionBlocked, events.ActionAlerted, "dropped", ""}
 	steps := []time.Duration{0, 5 * time.Second, 40 * time.Second, 3 * time.Minute, 50 * time.Minute, 5 * time.Hour, 30 * time.Hour}
 	var sent []events.Enrichment
-	var roundStart []int // sent[roundStart[r]:] were sent from round r on
+	var roundStart []int      // sent[roundStart[r]:] were sent from round r on
+	var pending []LastVerdict // published with the next ApplyBatch
 	var off int64
 	for round := range 40 {
 		roundStart = append(roundStart, len(sent))
@@ -302,11 +303,11 @@ func TestRedisMatchesMemory(t *testing.T) {
 			}
 			continue
 		}
-		got, err := rs.ApplyBatch(t.Context(), batch)
+		got, err := rs.ApplyBatch(t.Context(), pending, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := ms.ApplyBatch(t.Context(), batch)
+		want, err := ms.ApplyBatch(t.Context(), pending, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,15 +322,10 @@ func TestRedisMatchesMemory(t *testing.T) {
 				t.Fatalf("round %d key %s: prior %+v, want %+v", round, want.Keys[k], got.Priors[k], want.Priors[k])
 			}
 		}
-		// publish a verdict for the first indicator, so later priors differ
-		lv := LastVerdict{Key: want.Keys[0], Priority: int32(round % 10), Level: "Medium", Action: events.VerdictAlert,
-			DecidedAt: now, EmittedAt: now, Sightings: want.Summaries[0].Count, DistinctAssets: want.Summaries[0].DistinctAssets}
-		if err := rs.SavePublished(t.Context(), []LastVerdict{lv}); err != nil {
-			t.Fatal(err)
-		}
-		if err := ms.SavePublished(t.Context(), []LastVerdict{lv}); err != nil {
-			t.Fatal(err)
-		}
+		// publish a verdict for the first indicator with the next
+		// ApplyBatch, so later priors differ
+		pending = []LastVerdict{{Key: want.Keys[0], Priority: int32(round % 10), Level: "Medium", Action: events.VerdictAlert,
+			DecidedAt: now, EmittedAt: now, Sightings: want.Summaries[0].Count, DistinctAssets: want.Summaries[0].DistinctAssets}}
 	}
 }
 
@@ -349,7 +345,7 @@ func TestRedisApplyBatchOneRoundTrip(t *testing.T) {
 		batch[i] = rec(uniq(500+i%40), runID+int64(i), time.Now(), events.ActionBlocked, "10.0.0.1", 1)
 	}
 	h.pipelines, h.singles, h.names = 0, 0, nil
-	b, err := s.ApplyBatch(t.Context(), batch)
+	b, err := s.ApplyBatch(t.Context(), nil, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +354,23 @@ func TestRedisApplyBatchOneRoundTrip(t *testing.T) {
 	}
 	if len(b.Keys) != 40 || b.Summaries[0].Count == 0 || b.Last[0] != 280 {
 		t.Fatalf("batch: %d keys, summary %+v, last %d", len(b.Keys), b.Summaries[0], b.Last[0])
+	}
+	// With the previous batch's published verdicts: still one round trip,
+	// and the priors read what it stored.
+	pub := []LastVerdict{{Key: b.Keys[3], Priority: 8, Level: "High", Action: events.VerdictBlock, DecidedAt: time.Now(), EmittedAt: time.Now(), Sightings: 7}}
+	for i := range batch {
+		batch[i].Observation.Producer.Offset += 1000
+	}
+	h.pipelines, h.singles, h.names = 0, 0, nil
+	b, err = s.ApplyBatch(t.Context(), pub, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.pipelines != 1 || h.singles != 0 {
+		t.Fatalf("round trips with published verdicts: pipelines=%d singles=%d (%v), want 1", h.pipelines, h.singles, h.names)
+	}
+	if p := b.Priors[3]; !p.HasVerdict || p.Verdict.Priority != 8 || p.Verdict.Sightings != 7 {
+		t.Fatalf("prior after publishing with the batch = %+v", p)
 	}
 }
 
@@ -387,7 +400,7 @@ func TestRedisPreviousLayout(t *testing.T) {
 	}
 	e := rec(ip, 1, t0, events.ActionBlocked, "10.0.0.2", 1)
 	e.Observation.Producer.Topic = fmt.Sprintf("raw.layout.%d", runID)
-	b, err := s.ApplyBatch(ctx, []events.Enrichment{e})
+	b, err := s.ApplyBatch(ctx, nil, []events.Enrichment{e})
 	if err != nil {
 		t.Fatal(err)
 	}

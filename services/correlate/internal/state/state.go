@@ -175,11 +175,13 @@ type Store interface {
 	// that record was applied. A replayed record changes nothing and gets the
 	// current summary.
 	Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error)
-	// ApplyBatch records the sightings of a batch like Apply and returns,
-	// per distinct indicator, its summary after its last record and its
-	// prior (last published verdict and analyst allow entry, as Priors
-	// reads them): what a poll needs, in one Redis round trip.
-	ApplyBatch(ctx context.Context, batch []events.Enrichment) (Batch, error)
+	// ApplyBatch first stores published like SavePublished (the verdicts
+	// Kafka acknowledged since the last call; may be empty), then records
+	// the sightings of batch like Apply and returns, per distinct
+	// indicator, its summary after its last record and its prior (last
+	// published verdict, published included, and analyst allow entry, as
+	// Priors reads them): what a poll needs, in one Redis round trip.
+	ApplyBatch(ctx context.Context, published []LastVerdict, batch []events.Enrichment) (Batch, error)
 	// LastVerdicts returns the stored last verdict per key; ok is false for
 	// keys without one.
 	LastVerdicts(ctx context.Context, keys []string) ([]LastVerdict, []bool, error)
