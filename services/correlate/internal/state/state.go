@@ -14,13 +14,27 @@
 // SET NX of vigil:corr:{<key>}:seen:<topic>:<partition>:<offset> with a TTL
 // (default 8 days, longer than the longest window) inside the same Lua script
 // that updates the counters, so "seen" and "counted" are one atomic step. A
-// per-partition high-water mark was rejected: records of one partition are
-// applied as independent per-indicator scripts, so after a crash in the
-// middle of a pipeline some records of a batch are counted and others are
-// not, and a single mark per partition cannot say which; it would also
-// miscount when one raw record yields several indicators. The key carries the
-// indicator in braces so that all keys of one indicator live in one Redis
-// Cluster slot, as a script requires.
+// per-partition high-water mark was rejected: on Redis Cluster the records
+// of one batch are applied as independent per-indicator scripts, so after a
+// crash in the middle of a pipeline some records of a batch are counted and
+// others are not, and a single mark per partition cannot say which; it would
+// also miscount when one raw record yields several indicators, or when an
+// upstream retry delivers an indicator's records out of offset order. The
+// key carries the indicator in braces so that all keys of one indicator live
+// in one Redis Cluster slot, as a script requires.
+//
+// # Redis layout and cost
+//
+// Per indicator: vigil:corr:{<key>}:h (hash: counters, a:<action>,
+// d:<direction>, first/last/obs/sev, the buckets m:<unix minute> and
+// h:<unix hour>, and caches of the current minute's window sums and the
+// distinct-asset count), :hll (HyperLogLog of assets), :v (last published
+// verdict) and the seen markers. State written by the earlier layout (bucket
+// hashes :m and :hr) is folded into :h the first time it is touched. A poll
+// costs one round trip ([Redis.ApplyBatch]: the previous batch's published
+// verdicts, one script call for the whole batch on standalone or Sentinel
+// Redis, and the analyst allow entries); the script costs a few commands
+// per indicator plus one SET NX per record (see applyScript).
 //
 // # Windows and times
 //
