@@ -199,16 +199,17 @@ func (p *parser) bool() (bool, bool) {
 }
 
 // object reads {"key": value, …}, calling member for each key with the cursor before its value. A key
-// seen twice fails (encoding/json would merge; encode never writes one) unless member checks that itself
-// (dupsChecked).
-func (p *parser) object(member func(key string) bool, dupsChecked ...bool) bool {
+// seen twice fails (encoding/json would merge; encode never writes one).
+func (p *parser) object(member func(key string) bool) bool { return p.members(member, true) }
+
+// members is object; with check false, member must detect repeated keys itself.
+func (p *parser) members(member func(key string) bool, check bool) bool {
 	if !p.eat('{') {
 		return false
 	}
 	if p.eat('}') {
 		return true
 	}
-	check := len(dupsChecked) == 0 || !dupsChecked[0]
 	var buf [24]string
 	seen := buf[:0]
 	for {
@@ -270,7 +271,7 @@ func (p *parser) fields(dst *map[string]string, sorted *events.SortedFields) boo
 	m := make(map[string]string, hint/4)
 	pairs := make(events.SortedFields, 0, hint/2)
 	inOrder := true
-	ok := p.object(func(k string) bool {
+	ok := p.members(func(k string) bool {
 		v, ok := p.str()
 		n := len(m)
 		m[k] = v
@@ -279,7 +280,7 @@ func (p *parser) fields(dst *map[string]string, sorted *events.SortedFields) boo
 		}
 		pairs = append(pairs, k, v)
 		return ok && len(m) > n // a repeated key fails
-	}, true)
+	}, false)
 	*dst = m
 	if !inOrder {
 		pairs = events.SortFields(m)
