@@ -54,6 +54,12 @@ func (h *copyHandler) Handle(ctx context.Context, recs []*kgo.Record) ([]Result,
 	return res, nil
 }
 
+func (h *copyHandler) batchCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.batches
+}
+
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testSerde(t testing.TB) *events.Serde {

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -309,5 +310,84 @@ func TestRunnerProduceFailureRewinds(t *testing.T) {
 	}
 	if c := committedSum(t, base, "gfail", "in"); c != 400 {
 		t.Fatalf("committed offsets sum to %d, want 400", c)
+	}
+}
+
+// Before a rebalance takes partitions away, the batches in flight are acked and committed:
+// produce acks are slowed down so batches are in flight when the second member joins.
+func TestRunnerDrainsBeforeRevoke(t *testing.T) {
+	t.Parallel()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out", "dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	kc := KafkaConfig{Brokers: fake.ListenAddrs(), Partitions: 4, ReplicationFactor: 1, ResetOffset: "earliest", DLQTopic: "dlq", GroupProtocol: "classic"}
+	base, _ := kc.ClientOpts()
+	prod, err := kgo.NewClient(base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	want := produceN(t, prod, "in", 2000, 0)
+	fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		fake.KeepControl()
+		time.Sleep(20 * time.Millisecond) // slow acks: batches stay in flight
+		return nil, nil, false
+	})
+
+	var mu sync.Mutex
+	var revokes, notDrained int
+	var r1 *Runner
+	onRevoke := func(_ context.Context, revoked map[string][]int32) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(revoked["in"]) == 0 {
+			return
+		}
+		revokes++
+		if !r1.pipe.idle() {
+			notDrained++
+		}
+	}
+	cfg := Config{Stage: "test", Group: "grev", Topics: []string{"in"}, Kafka: kc, MaxBatch: 10, MaxInFlight: 4, OnRevoke: onRevoke}
+	h1 := &copyHandler{out: "out"}
+	r1, err = NewRunner(cfg, h1, testSerde(t), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r1.Run(gctx) })
+	// let r1 get going, then a second member joins and takes partitions
+	for h1.batchCount() < 5 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cfg2 := cfg
+	cfg2.OnRevoke = nil
+	h2 := &copyHandler{out: "out"}
+	r2, err := NewRunner(cfg2, h2, testSerde(t), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Go(func() error { return r2.Run(gctx) })
+	got := drain(t, base, "out", len(want), 30*time.Second)
+	cancel()
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	_ = r1.Close(context.Background())
+	_ = r2.Close(context.Background())
+	if m := missing(want, got); len(m) > 0 {
+		t.Fatalf("%d records lost across the rebalance", len(m))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if revokes == 0 {
+		t.Fatal("no partition was revoked from the first member")
+	}
+	if notDrained > 0 {
+		t.Fatalf("%d of %d revokes ran with batches still in flight", notDrained, revokes)
 	}
 }

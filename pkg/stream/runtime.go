@@ -92,15 +92,16 @@ type Config struct {
 	// offsets are not yet committed (default 4). With 1 the next batch is polled only after the
 	// previous one's outputs are acked.
 	MaxInFlight int
-	// FetchMaxBytes bounds one fetch response (default 2 MiB, compressed); the client holds about
+	// FetchMaxBytes bounds one fetch response (default 1 MiB, compressed); the client holds about
 	// two per broker (one being polled, one fetched ahead), decompressed.
 	FetchMaxBytes int32
-	// FetchMaxPartitionBytes bounds one partition in a fetch (default 512 KiB).
+	// FetchMaxPartitionBytes bounds one partition in a fetch (default 256 KiB).
 	FetchMaxPartitionBytes int32
 	ExtraOpts              []kgo.Opt     // e.g. kotel hooks
 	Tracer                 *kotel.Tracer // optional: a process span per record, parent of its outputs
 	Metrics                *Metrics      // optional
-	// OnRevoke is called (from the poll goroutine, between batches) when partitions are revoked or lost.
+	// OnRevoke is called when partitions are revoked or lost: between batches, never while the
+	// handler runs, with every batch in flight drained and committed (except when lost).
 	OnRevoke func(ctx context.Context, revoked map[string][]int32)
 }
 
@@ -130,10 +131,10 @@ func (c *Config) defaults() {
 		c.MaxInFlight = 4
 	}
 	if c.FetchMaxBytes <= 0 {
-		c.FetchMaxBytes = 2 << 20
+		c.FetchMaxBytes = 1 << 20
 	}
 	if c.FetchMaxPartitionBytes <= 0 {
-		c.FetchMaxPartitionBytes = 512 << 10
+		c.FetchMaxPartitionBytes = 256 << 10
 	}
 }
 
