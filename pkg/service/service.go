@@ -43,6 +43,11 @@ type RedisConfig struct {
 	MaxRetries int
 }
 
+// DefaultMemoryLimitMiB is the default Go soft memory limit. With the runner's bounded fetch
+// buffers a service's live heap is a few tens of MiB, so the limit only trims the garbage the
+// heap would otherwise grow into (GOGC doubling); measured without a throughput cost.
+const DefaultMemoryLimitMiB = 120
+
 // Common is the configuration every service reads.
 type Common struct {
 	Service          string
@@ -72,7 +77,7 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		MaxBatch:         e.Int("VIGIL_MAX_BATCH", 500),
 		SchemaRegistry:   e.String("VIGIL_SCHEMA_REGISTRY_URL", ""),
-		MemoryLimit:      int64(e.Int("VIGIL_MEMORY_LIMIT_MIB", 0)) << 20,
+		MemoryLimit:      int64(e.Int("VIGIL_MEMORY_LIMIT_MIB", DefaultMemoryLimitMiB)) << 20,
 		Kafka:            stream.LoadKafka(e, svc),
 		Redis: RedisConfig{
 			Addr:       e.String("VIGIL_REDIS_ADDR", ""),
