@@ -284,3 +284,25 @@ func BenchmarkExtract(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// AppendExtract appends after what dst holds, leaves it alone, and dedupes within the record only.
+func TestAppendExtract(t *testing.T) {
+	t.Parallel()
+	x := New(Config{})
+	ev := parse.Event{SrcIP: "10.0.0.5", DstIP: "185.220.101.4", Observables: []parse.Observable{{Kind: "ip", Value: "185.220.101.4", Field: "x"}}}
+	prior := events.Observation{Indicator: events.Indicator{Type: events.TypeIPv4, Value: "185.220.101.4"}, Field: "prior"}
+	got := x.AppendExtract([]events.Observation{prior}, ev, Meta{Offset: 7})
+	if len(got) != 2 {
+		t.Fatalf("got %d observations, want the prior one and one new (the duplicate observable collapsed)", len(got))
+	}
+	if got[0].Field != "prior" || got[0].Producer.Offset != 0 {
+		t.Fatalf("prior observation changed: %+v", got[0])
+	}
+	if got[1].Indicator != prior.Indicator || got[1].Producer.Offset != 7 || got[1].Field != "dst_ip" {
+		t.Fatalf("new observation %+v, want dst_ip 185.220.101.4 at offset 7", got[1])
+	}
+	want, _ := x.Extract(ev, Meta{Offset: 7})
+	if len(want) != 1 || want[0].Indicator != got[1].Indicator {
+		t.Fatalf("Extract = %+v, want the same observation as AppendExtract", want)
+	}
+}

@@ -54,6 +54,7 @@ type Handler struct {
 	acct  Accounting
 	now   func() time.Time
 	log   *slog.Logger
+	obs   []events.Observation // the batch's observations, reused across batches
 }
 
 // New returns a Handler.
@@ -65,19 +66,28 @@ func New(cfg Config, reg *parse.Registry, ext *extract.Extractor, serde *events.
 }
 
 type collapseKey struct {
-	key, asset, action string
+	typ, value, assetIP, assetHost, action string
 }
 
-// Handle implements stream.BatchHandler.
+// Handle implements stream.BatchHandler. It is not safe for concurrent use (the runner calls it
+// from one goroutine).
 func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
 	res := make([]stream.Result, len(recs))
 	now := h.now().UTC()
-	seen := map[collapseKey]*events.Observation{}
+	var seen map[collapseKey]int // index in all of the first observation with that key
+	if h.cfg.Collapse {
+		seen = map[collapseKey]int{}
+	}
 	type pending struct {
 		rec int
-		obs *events.Observation
+		obs int // index in all
 	}
 	var outs []pending
+	all := h.obs[:0]
+	defer func() {
+		clear(all) // keep no strings of this batch alive
+		h.obs = all[:0]
+	}()
 	for i, r := range recs {
 		format, ok := h.cfg.Formats[r.Topic]
 		if !ok {
@@ -98,23 +108,24 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			h.acct.Record(ctx, OutcomeDeadLettered, reason)
 			continue
 		}
-		obs, _ := h.ext.Extract(ev, extract.Meta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Format: used, IngestTime: now})
-		if len(obs) == 0 {
+		start := len(all)
+		all = h.ext.AppendExtract(all, ev, extract.Meta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Format: used, IngestTime: now})
+		if len(all) == start {
 			h.acct.Record(ctx, OutcomeNone, NoneNoIndicators)
 			continue
 		}
 		kept := 0
-		for j := range obs {
-			o := &obs[j]
+		for j := start; j < len(all); j++ {
+			o := &all[j]
 			if h.cfg.Collapse {
-				ck := collapseKey{o.Indicator.Key(), o.Sighting.AssetIP + "|" + o.Sighting.AssetHost, o.Sighting.Action}
+				ck := collapseKey{o.Indicator.Type, o.Indicator.Value, o.Sighting.AssetIP, o.Sighting.AssetHost, o.Sighting.Action}
 				if first, dup := seen[ck]; dup {
-					first.Sighting.Count += max(o.Sighting.Count, 1)
+					all[first].Sighting.Count += max(o.Sighting.Count, 1)
 					continue
 				}
-				seen[ck] = o
+				seen[ck] = j
 			}
-			outs = append(outs, pending{rec: i, obs: o})
+			outs = append(outs, pending{rec: i, obs: j})
 			kept++
 		}
 		if kept == 0 {
@@ -125,11 +136,14 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	}
 	// encode after collapsing so counts are final
 	for _, p := range outs {
-		val, err := h.serde.EncodeObservation(p.obs)
+		o := &all[p.obs]
+		val, err := h.serde.EncodeObservation(o)
 		if err != nil {
 			return nil, err // a bug in our own schema mapping: retry, then pause; never drop
 		}
-		res[p.rec].Outputs = append(res[p.rec].Outputs, &kgo.Record{Topic: h.cfg.OutTopic, Key: []byte(p.obs.Indicator.Key()), Value: val})
+		key := make([]byte, 0, len(o.Indicator.Type)+1+len(o.Indicator.Value))
+		key = append(append(append(key, o.Indicator.Type...), ':'), o.Indicator.Value...) // Indicator.Key()
+		res[p.rec].Outputs = append(res[p.rec].Outputs, &kgo.Record{Topic: h.cfg.OutTopic, Key: key, Value: val})
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -191,4 +192,52 @@ func BenchmarkHandleSuricata(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// Observations are collapsed within a batch only: the handler's reused buffer carries nothing
+// from one batch into the next.
+func TestHandleCollapsePerBatch(t *testing.T) {
+	t.Parallel()
+	h, _, serde := newHandler(t, true)
+	alert := func(dst string) []byte {
+		return []byte(`{"timestamp":"2017-01-30T15:12:27.008+0000","event_type":"alert","src_ip":"10.0.0.5","src_port":5555,"dest_ip":"` +
+			dst + `","dest_port":443,"proto":"TCP","alert":{"action":"blocked","signature":"ET TOR Known Tor Relay","severity":1}}`)
+	}
+	batches := []struct {
+		dsts      []string
+		wantKeys  []string
+		wantCount []int32
+	}{
+		{[]string{"185.220.101.4", "185.220.101.4", "185.220.101.9"}, []string{"ipv4:185.220.101.4", "ipv4:185.220.101.9"}, []int32{2, 1}},
+		{[]string{"185.220.101.7"}, []string{"ipv4:185.220.101.7"}, []int32{1}},
+		{[]string{"185.220.101.4"}, []string{"ipv4:185.220.101.4"}, []int32{1}},
+	}
+	for bi, b := range batches {
+		recs := make([]*kgo.Record, len(b.dsts))
+		for i, d := range b.dsts {
+			recs[i] = &kgo.Record{Topic: "raw.suricata", Offset: int64(i), Value: alert(d)}
+		}
+		res, err := h.Handle(t.Context(), recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		var counts []int32
+		for _, r := range res {
+			for _, out := range r.Outputs {
+				o, err := serde.DecodeObservation(t.Context(), out.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(out.Key) != o.Indicator.Key() {
+					t.Fatalf("batch %d: record key %q, indicator %q", bi, out.Key, o.Indicator.Key())
+				}
+				keys = append(keys, string(out.Key))
+				counts = append(counts, o.Sighting.Count)
+			}
+		}
+		if !slices.Equal(keys, b.wantKeys) || !slices.Equal(counts, b.wantCount) {
+			t.Fatalf("batch %d: keys %v counts %v, want %v %v", bi, keys, counts, b.wantKeys, b.wantCount)
+		}
+	}
 }
