@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -149,7 +150,11 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 }
 
 // MetricAccounting records outcomes on an OTel counter vigil_ingest_records{outcome,reason}.
-type MetricAccounting struct{ c metric.Int64Counter }
+type MetricAccounting struct {
+	c    metric.Int64Counter
+	mu   sync.Mutex
+	opts map[[2]string]metric.AddOption // attribute set per (outcome, reason): built once, not per record
+}
 
 // NewMetricAccounting creates the counter.
 func NewMetricAccounting(m metric.Meter) (*MetricAccounting, error) {
@@ -157,12 +162,20 @@ func NewMetricAccounting(m metric.Meter) (*MetricAccounting, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MetricAccounting{c: c}, nil
+	return &MetricAccounting{c: c, opts: map[[2]string]metric.AddOption{}}, nil
 }
 
 // Record implements Accounting.
 func (a *MetricAccounting) Record(ctx context.Context, outcome, reason string) {
-	a.c.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome), attribute.String("reason", reason)))
+	k := [2]string{outcome, reason}
+	a.mu.Lock()
+	opt, ok := a.opts[k]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcome), attribute.String("reason", reason)))
+		a.opts[k] = opt
+	}
+	a.mu.Unlock()
+	a.c.Add(ctx, 1, opt)
 }
 
 // DefaultRegistry returns every parser: the JSON formats first, then the text formats.
