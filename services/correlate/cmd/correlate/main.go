@@ -79,7 +79,8 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 	if err != nil {
 		return err
 	}
-	set, err := allowlist.Load(cfg.ListConfig())
+	// the warninglists' parse garbage would otherwise set the heap's high-water mark
+	set, err := service.LoadCompact(func() (*allowlist.Set, error) { return allowlist.Load(cfg.ListConfig()) })
 	if err != nil {
 		return fmt.Errorf("load allow-lists: %w", err)
 	}

@@ -56,6 +56,11 @@ import (
 // installed as a producer hook (a wiring mistake that is logged once).
 const maxUnansweredVerdicts = 100000
 
+// unansweredBatchesBeforeWarning is how many batches may pass with
+// verdicts in flight and no produce acknowledgement before the missing
+// hook is reported (well above the runner's batches in flight).
+const unansweredBatchesBeforeWarning = 64
+
 // Error classes of dead-lettered inputs.
 const (
 	ClassDecode   = "decode"   // the value is not the expected Avro record
@@ -92,11 +97,12 @@ type Stage struct {
 	m     *Metrics
 	log   *slog.Logger
 
-	mu        sync.Mutex
-	inflight  map[*kgo.Record]events.Verdict // handed to the runner, no answer from Kafka yet
-	confirmed []events.Verdict               // acknowledged by Kafka, not yet acked to the correlator
-	hookSeen  bool
-	warned    bool
+	mu         sync.Mutex
+	inflight   map[*kgo.Record]events.Verdict // handed to the runner, no answer from Kafka yet
+	confirmed  []events.Verdict               // acknowledged by Kafka, not yet acked to the correlator
+	hookSeen   bool
+	warned     bool
+	unanswered int // batches with verdicts in flight before any produce acknowledgement
 }
 
 var (
@@ -259,7 +265,13 @@ func (s *Stage) takeConfirmed(ctx context.Context) []events.Verdict {
 	s.mu.Lock()
 	vs := s.confirmed
 	s.confirmed = nil
-	if len(s.inflight) > 0 && !s.hookSeen && !s.warned {
+	if len(s.inflight) > 0 && !s.hookSeen {
+		// the runner keeps a few batches in flight, so the first acks can
+		// arrive several batches after the first verdicts: warn only when
+		// none came for longer than any pipeline depth
+		s.unanswered++
+	}
+	if s.unanswered > unansweredBatchesBeforeWarning && !s.warned {
 		s.warned = true
 		s.log.WarnContext(ctx, "no produce acknowledgement seen for verdicts: is the stage installed as a kgo hook? verdicts are not acked")
 	}
