@@ -540,9 +540,16 @@ func TestIntegrationFeedbackPublished(t *testing.T) {
 		fb.PreviousStatus != "Active" || fb.VigilAction != events.VerdictBlock {
 		t.Fatalf("feedback key %q = %+v", recs[0].Key, fb)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if kinds[feedback.KindStatusChanged] != 1 {
+	// the publisher counts after the produce ack, which can come after our consumer saw the record
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return kinds[feedback.KindStatusChanged]
+	}
+	waitFor(t, 10*time.Second, "status_changed counted", func() bool { return count() >= 1 })
+	if n := count(); n != 1 {
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("feedback metric kinds = %v", kinds)
 	}
 }
