@@ -121,6 +121,7 @@ type Store struct {
 	rdb    redis.UniversalClient
 	log    *slog.Logger
 	flight singleflight.Group
+	writes groupWriter
 	now    func() time.Time
 }
 
@@ -204,9 +205,20 @@ func (s *Store) Set(ctx context.Context, key string, e Entry) error {
 // SetMany stores entries in L1 and, pipelined in one round trip, in Redis with each entry's remaining TTL.
 // If any entry is not cacheable nothing is stored and ErrNotCacheable is returned.
 func (s *Store) SetMany(ctx context.Context, entries map[string]Entry) error {
+	keys := make([]string, 0, len(entries))
+	vals := make([]Entry, 0, len(entries))
 	for k, e := range entries {
+		keys = append(keys, k)
+		vals = append(vals, e)
+	}
+	return s.setEntries(ctx, keys, vals)
+}
+
+// setEntries is SetMany over parallel slices.
+func (s *Store) setEntries(ctx context.Context, keys []string, entries []Entry) error {
+	for i, e := range entries {
 		if !e.Cacheable() {
-			return fmt.Errorf("set %s (status %q, ttl %s): %w", k, e.Status, e.TTL, ErrNotCacheable)
+			return fmt.Errorf("set %s (status %q, ttl %s): %w", keys[i], e.Status, e.TTL, ErrNotCacheable)
 		}
 	}
 	now := s.now()
@@ -215,7 +227,8 @@ func (s *Store) SetMany(ctx context.Context, entries map[string]Entry) error {
 		pipe = s.rdb.Pipeline()
 	}
 	queued := 0
-	for k, e := range entries {
+	for i, e := range entries {
+		k := keys[i]
 		left := e.ExpiresAt().Sub(now)
 		if left <= 0 {
 			continue

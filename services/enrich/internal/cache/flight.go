@@ -112,7 +112,7 @@ func (s *Store) fill(ctx context.Context, key string, fetch FetchFunc) (loadResu
 		e.Sorted = events.SortFields(e.Fields)
 	}
 	if e.Cacheable() {
-		if err := s.Set(ctx, key, e); err != nil {
+		if err := s.setGrouped(ctx, key, e); err != nil {
 			// The answer is still good for this batch; only sharing it failed.
 			s.log.WarnContext(ctx, "cache write", "key", key, "err", err)
 		}

@@ -226,3 +226,49 @@ func TestClaimLocksABatchInFewRoundTrips(t *testing.T) {
 	}
 	other.Release(t.Context(), busy)
 }
+
+// TestConcurrentFillsShareWritePipelines: fills finishing together are written in fewer pipelines than
+// fills, and each answer is visible to another replica as soon as its FillHeld returns.
+func TestConcurrentFillsShareWritePipelines(t *testing.T) {
+	rdb := testRedis(t)
+	other := New(Config{}, rdb, nil)
+	h := &countHook{}
+	counted := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+	t.Cleanup(func() { _ = counted.Close() })
+	if err := counted.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	counted.AddHook(h)
+	s := New(Config{}, counted, nil)
+	const n = 64
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = uniqueKey(t)
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for _, k := range keys {
+		wg.Go(func() {
+			<-start
+			_, err := s.FillHeld(t.Context(), k, func(context.Context) (Entry, error) {
+				return sampleEntry(events.StatusOK, time.Minute), nil
+			})
+			if err != nil {
+				bad.Add(1)
+				return
+			}
+			if _, ok, err := other.Get(t.Context(), k); err != nil || !ok {
+				bad.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d fills failed or were not visible to another replica on return", bad.Load())
+	}
+	if p := h.pipelines.Load(); p == 0 || p >= n {
+		t.Fatalf("%d fills wrote %d pipelines, want fewer pipelines than fills", n, p)
+	}
+}
