@@ -78,7 +78,9 @@ func TestGroupedWriteFollowerGivesUp(t *testing.T) {
 	s.writes.flush.Lock()
 	leaderDone := make(chan error, 1)
 	k1, k2 := uniqueKey(t), uniqueKey(t)
-	go func() { leaderDone <- s.setGrouped(context.Background(), k1, sampleEntry(events.StatusOK, time.Minute)) }()
+	go func() {
+		leaderDone <- s.setGrouped(context.Background(), k1, sampleEntry(events.StatusOK, time.Minute))
+	}()
 	for {
 		s.writes.mu.Lock()
 		open := s.writes.pending != nil
