@@ -22,7 +22,6 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/pkg/indicator"
@@ -463,24 +462,29 @@ func (e *Enricher) fetchAll(ctx context.Context, out [][]outcome, misses []*task
 				pool = new(atomic.Int64)
 				pool.Store(int64(n))
 			}
-			var g errgroup.Group
-			g.SetLimit(limit)
-			for _, t := range ts {
-				if ctx.Err() != nil {
-					break
-				}
-				g.Go(func() error {
-					select {
-					case slots <- struct{}{}:
-					case <-ctx.Done():
-						return nil // EnrichBatch reports ctx's error
+			// A few workers take the tasks in turn (rather than a goroutine per task), so the deep stack of
+			// a call is grown once per worker, not once per call.
+			var next atomic.Int64
+			var workers sync.WaitGroup
+			for range min(limit, len(ts)) {
+				workers.Go(func() {
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= len(ts) || ctx.Err() != nil {
+							return // on ctx's end EnrichBatch reports its error
+						}
+						select {
+						case slots <- struct{}{}:
+						case <-ctx.Done():
+							return
+						}
+						t := ts[i]
+						e.assign(out, t, e.lookup(ctx, t, claim, pool))
+						<-slots
 					}
-					defer func() { <-slots }()
-					e.assign(out, t, e.lookup(ctx, t, claim, pool))
-					return nil
 				})
 			}
-			_ = g.Wait() // tasks report outcomes, never errors
+			workers.Wait()
 		})
 	}
 	wg.Wait()
