@@ -114,7 +114,7 @@ func TestBatchOneRedisRoundTrip(t *testing.T) {
 
 // TestColdBatchConstantRedisWork: a batch of 50 new indicators over two providers with shared rate limits
 // and quotas costs a constant number of Redis round trips for locks and budget (the lock claim, its
-// re-read, one budget reservation per provider and the lock release), plus one write per answer; the
+// re-read, one budget reservation per provider and the lock release), plus grouped answer writes; the
 // budget is consumed exactly once per call.
 func TestColdBatchConstantRedisWork(t *testing.T) {
 	fp := runID()
@@ -148,10 +148,11 @@ func TestColdBatchConstantRedisWork(t *testing.T) {
 		}
 	}
 	answers := int64(2 * len(obs))
-	// GetMany + claim + re-read + release = 4 pipelines, one SET pipeline per answer; 2 reservations
-	// (a script may be sent twice when Redis first has to load it).
-	if p, c := h.pipelines.Load(), h.cmds.Load(); p != 4+answers || c < 2 || c > 4 {
-		t.Fatalf("%d pipelines and %d commands for %d answers; want %d pipelines and 2 reservation scripts", p, c, answers, 4+answers)
+	// GetMany + claim + re-read + release = 4 pipelines, plus the SET pipelines: answers finishing
+	// together share one, so there are fewer than answers; 2 reservations (a script may be sent twice
+	// when Redis first has to load it).
+	if p, c := h.pipelines.Load(), h.cmds.Load(); p <= 4 || p >= 4+answers || c < 2 || c > 4 {
+		t.Fatalf("%d pipelines and %d commands for %d answers; want 5..%d pipelines and 2 reservation scripts", p, c, answers, 3+answers)
 	}
 	for _, n := range names {
 		left, err := lim.Remaining(t.Context(), n)
