@@ -23,51 +23,58 @@ const KeyPrefix = "vigil:corr:"
 //
 // The state hash of an indicator holds its counters (count, a:<action>,
 // d:<direction>, first, last, obs, sev), its buckets (m:<unix minute>,
-// h:<unix hour>), the window sums of the current minute (wm, w1, w24, w7)
-// and the HyperLogLog's count (as). Windows only move when the minute
+// h:<unix hour>), the window sums of the current minute (wm, w1, w24, w7),
+// the HyperLogLog's count (as) and the high-water mark of every source
+// partition it was seen in (o:<topic>:<partition>: the highest raw offset
+// applied; see the package doc, Replay safety). Windows only move when the minute
 // changes, so within a minute a new sighting adds to the cached sums, and
 // the buckets are summed (and pruned) at most once per indicator and minute.
 //
 // Redis time goes into the Lua VM and the redis.call round trips, so the
 // caller does what it can in Go: it lists the fields an indicator's records
 // touch and gives each record the positions of its fields in that list.
-// Per indicator the script then does one HMGET of those fields, one SET NX
-// per record (the dedupe), array arithmetic, PFADD, one HSET of the changed
-// values and one HMGET of the last verdict; the TTLs (PEXPIRE) are
+// Per indicator the script then does one HMGET of those fields, array
+// arithmetic, PFADD, one HSET of the changed values (the marks included)
+// and one HMGET of the last verdict; the TTLs (PEXPIRE) are
 // refreshed once an hour per indicator (field ex), and at once on keys the
 // call creates. Numbers go to redis.call as Lua numbers (string.format
 // costs more than the command).
 //
-// ARGV[1..7]: seen TTL (ms), now (ms), short window (minutes), medium and
-// long windows (hours), state TTL (ms), "1" to read the last verdicts. Then
-// per indicator: the number of fields F, F field names (the 15 of
-// stateFields first), the number of records, and per record 11 values:
-// count, received time (ms), event time (ms), severity, positions of its
-// a:<action> field (0 for none), d:<direction>, m:<minute> (0 when outside
-// the short window) and h:<hour> (0 when outside the long window) fields,
-// "1" when the hour is inside the medium window, asset, "1" to report the
-// summary after this record.
+// ARGV[1..7]: seen TTL (ms, unused), now (ms), short window (minutes),
+// medium and long windows (hours), state TTL (ms), "1" to read the last
+// verdicts. Then per indicator: the number of fields F after the 15 of
+// stateFields (the script knows those), F field names, the number of
+// records, and per record 13 values: count, received time (ms), event time
+// (ms), severity, positions of its a:<action> field (0 for none),
+// d:<direction>, m:<minute> (0 when outside the short window) and h:<hour>
+// (0 when outside the long window) fields, "1" when the hour is inside the
+// medium window, asset, "1" to report the summary after this record, the
+// position of its o:<topic>:<partition> field and its raw offset.
 // KEYS per indicator: state hash, asset HyperLogLog, last verdict hash, the
 // minute and hour bucket hashes of the previous layout (moved into the state
-// hash the first time it is touched), then one seen marker per record.
+// hash the first time it is touched), and the prefix of the seen markers the
+// previous layout wrote (<prefix><topic>:<partition>:<offset>), read only
+// for a partition without a mark on a state that existed before.
 //
 // Reply: {summaries, verdicts}. Summaries are 12 integers per reported
 // record, in the order parseSummary reads them; verdicts are the 7 fields
 // parseVerdictFields reads, per indicator (when asked).
 var applyScript = redis.NewScript(`
-local seenTTL, now, stateTTL = ARGV[1], tonumber(ARGV[2]), ARGV[6]
+local now, stateTTL = tonumber(ARGV[2]), ARGV[6]
 local shortMin, medHours, longHours = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local wantVerdicts = ARGV[7] == '1'
 local nowMin, nowHour = math.floor(now / 60000), math.floor(now / 3600000)
 local shortFrom, medFrom, longFrom = nowMin - shortMin + 1, nowHour - medHours + 1, nowHour - longHours + 1
+local fixed = {'count', 'first', 'last', 'obs', 'sev', 'a:allowed', 'a:blocked', 'a:alerted', 'wm', 'w1', 'w24', 'w7', 'as', 'v2', 'ex'}
 local sums, verdicts = {}, {}
 local ki, ai = 1, 8
 while ai <= #ARGV do
-  local h, hll, vk = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2]
-  local nf = tonumber(ARGV[ai])
-  local fs, fe = ai + 1, ai + nf
-  ai = fe + 1
-  local f = redis.call('HMGET', h, unpack(ARGV, fs, fe))
+  local h, hll, vk, seen = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2], KEYS[ki + 5]
+  local nm = {unpack(fixed)}
+  local nf = 15 + tonumber(ARGV[ai])
+  for i = 16, nf do nm[i] = ARGV[ai + i - 15] end
+  ai = ai + nf - 14
+  local f = redis.call('HMGET', h, unpack(nm))
   if f[1] and not f[14] then
     -- state of the previous layout: move its bucket hashes into the state hash
     local mig = {'v2', '1'}
@@ -80,9 +87,9 @@ while ai <= #ARGV do
     end
     redis.call('HSET', h, unpack(mig))
     redis.call('DEL', KEYS[ki + 3], KEYS[ki + 4])
-    f = redis.call('HMGET', h, unpack(ARGV, fs, fe))
+    f = redis.call('HMGET', h, unpack(nm))
   end
-  ki = ki + 5
+  ki = ki + 6
   local v, dirty = {}, {}
   for i = 1, nf do v[i] = tonumber(f[i]) or 0 end
   local wok = f[9] and v[9] == nowMin
@@ -93,7 +100,19 @@ while ai <= #ARGV do
   ai = ai + 1
   local fresh, assets = false, nil
   for r = 1, nrec do
-    if redis.call('SET', KEYS[ki], '1', 'NX', 'PX', seenTTL) then
+    -- the record is new when its offset is above its source partition's
+    -- high-water mark; a partition without a mark on a state written
+    -- before the marks existed falls back to that layout's seen marker
+    local oi, off = tonumber(ARGV[ai + 11]), ARGV[ai + 12]
+    local o = tonumber(off)
+    local new
+    if f[oi] then
+      new = o > v[oi]
+    else
+      new = not (f[1] and redis.call('EXISTS', seen .. string.sub(nm[oi], 3) .. ':' .. off) == 1)
+    end
+    if new then
+      v[oi], dirty[oi], f[oi] = o, true, true
       fresh = true
       local n, rt, t, s = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2]), tonumber(ARGV[ai + 3])
       local a, di, mi, hi = tonumber(ARGV[ai + 4]), tonumber(ARGV[ai + 5]), tonumber(ARGV[ai + 6]), tonumber(ARGV[ai + 7])
@@ -127,7 +146,6 @@ while ai <= #ARGV do
         assets[#assets + 1] = ARGV[ai + 9]
       end
     end
-    ki = ki + 1
     if ARGV[ai + 10] == '1' then
       if assets then
         if redis.call('PFADD', hll, unpack(assets)) == 1 then as, hllNew = nil, true end
@@ -137,7 +155,7 @@ while ai <= #ARGV do
         -- sum the buckets: their stored values, or this call's when it changed them
         local all = redis.call('HGETALL', h)
         local pos, stored, stale = {}, {}, {}
-        for i = 16, nf do pos[ARGV[fs + i - 1]] = i end
+        for i = 16, nf do pos[nm[i]] = i end
         local w1, w24, w7 = 0, 0, 0
         local function bucket(name, x)
           local p, b = string.sub(name, 1, 2), tonumber(string.sub(name, 3))
@@ -159,7 +177,7 @@ while ai <= #ARGV do
           if j and dirty[j] then bucket(name, v[j]) else bucket(name, tonumber(all[i + 1])) end
         end
         for i = 16, nf do
-          if dirty[i] and not stored[ARGV[fs + i - 1]] then bucket(ARGV[fs + i - 1], v[i]) end
+          if dirty[i] and not stored[nm[i]] then bucket(nm[i], v[i]) end
         end
         for i = 1, #stale, 1000 do
           redis.call('HDEL', h, unpack(stale, i, math.min(i + 999, #stale)))
@@ -177,7 +195,7 @@ while ai <= #ARGV do
       sums[o + 5], sums[o + 6], sums[o + 7], sums[o + 8] = as, v[2], v[3], v[6]
       sums[o + 9], sums[o + 10], sums[o + 11], sums[o + 12] = v[7], v[8], v[5], v[4]
     end
-    ai = ai + 11
+    ai = ai + 13
   end
   if assets and redis.call('PFADD', hll, unpack(assets)) == 1 then as, hllNew = nil, true end
   -- TTLs are refreshed at most once an hour (field ex); a key this call
@@ -194,7 +212,7 @@ while ai <= #ARGV do
       end
     end
     for i in pairs(dirty) do
-      set[#set + 1] = ARGV[fs + i - 1]
+      set[#set + 1] = nm[i]
       set[#set + 1] = v[i]
     end
     if not f[14] then
@@ -395,26 +413,35 @@ func (r *Redis) execOnce(ctx context.Context, published []LastVerdict, batch []e
 		dyn = append(dyn, name)
 		return len(stateFields) + len(dyn)
 	}
+	fieldBytes := func(name []byte) int {
+		for i, f := range dyn {
+			if f == string(name) {
+				return len(stateFields) + 1 + i
+			}
+		}
+		return field(string(name))
+	}
 	var recArgs []any
 	for k, key := range g.keys {
 		if keys == nil {
 			n := min(len(batch), maxScriptRecords)
-			keys = make([]string, 0, 6*n)
+			keys = make([]string, 0, 6*min(len(g.keys), maxScriptRecords))
 			args = make([]any, 0, len(common)+16*n)
 			args = append(args, common...)
 		}
 		base := tag(key)
-		keys = append(keys, base+":h", base+":hll", base+":v", base+":m", base+":hr")
+		keys = append(keys, base+":h", base+":hll", base+":v", base+":m", base+":hr", base+":seen:")
 		idx := g.order[g.start[k]:g.start[k+1]]
 		dyn = dyn[:0]
 		recArgs = recArgs[:0]
 		for j, i := range idx {
 			e := &batch[i]
 			o := &e.Observation
-			buf = append(buf[:0], base...)
-			buf = append(buf, ":seen:"...)
-			buf = appendSeenID(buf, o)
-			keys = append(keys, string(buf))
+			buf = append(buf[:0], "o:"...)
+			buf = append(buf, o.Producer.Topic...)
+			buf = append(buf, ':')
+			buf = strconv.AppendInt(buf, int64(o.Producer.Partition), 10)
+			mark := fieldBytes(buf)
 			dir := o.Sighting.Direction
 			if dir == "" {
 				dir = events.DirectionUnknown
@@ -448,10 +475,9 @@ func (r *Redis) execOnce(ctx context.Context, published []LastVerdict, batch []e
 				report = "1"
 			}
 			recArgs = append(recArgs, sightingCount(e), rt, eventTime(e, now).UnixMilli(), int64(o.Sighting.Severity),
-				act, field("d:"+dir), mi, hi, med, assetID(o.Sighting), report)
+				act, field("d:"+dir), mi, hi, med, assetID(o.Sighting), report, mark, o.Producer.Offset)
 		}
-		args = append(args, len(stateFields)+len(dyn))
-		args = append(args, stateFields[:]...)
+		args = append(args, len(dyn))
 		for _, f := range dyn {
 			args = append(args, f)
 		}

@@ -9,32 +9,46 @@
 // # Replay safety
 //
 // Each record is deduplicated on its source coordinates: the raw topic,
-// partition and offset from events.Producer plus the indicator key (one raw
-// record can carry several indicators). The Redis implementation does a
-// SET NX of vigil:corr:{<key>}:seen:<topic>:<partition>:<offset> with a TTL
-// (default 8 days, longer than the longest window) inside the same Lua script
-// that updates the counters, so "seen" and "counted" are one atomic step. A
-// per-partition high-water mark was rejected: on Redis Cluster the records
-// of one batch are applied as independent per-indicator scripts, so after a
-// crash in the middle of a pipeline some records of a batch are counted and
-// others are not, and a single mark per partition cannot say which; it would
-// also miscount when one raw record yields several indicators, or when an
-// upstream retry delivers an indicator's records out of offset order. The
-// key carries the indicator in braces so that all keys of one indicator live
-// in one Redis Cluster slot, as a script requires.
+// partition and offset from events.Producer, per indicator (one raw record
+// can carry several indicators). The Redis implementation keeps, in the
+// indicator's state hash, a high-water mark per source partition
+// (o:<topic>:<partition>: the highest raw offset applied) and applies a
+// record only when its offset is above the mark, moving the mark in the
+// same Lua script that updates the counters, so "seen" and "counted" are one
+// atomic step (also on Redis Cluster, where each indicator is one script).
+// A replayed record (offset at or below the mark) changes nothing, however
+// long after it was first seen.
+//
+// The mark relies on an indicator's records of one source partition reaching
+// the store in offset order, except for replays. The pipeline keeps that
+// order: ingest reads a raw partition in order and keys its outputs by
+// indicator, so one observed and one enriched partition carry them in order;
+// pkg/stream handles the records of a partition in order, produces a
+// batch's outputs in input order after its per-record retries, and after a
+// failure rewinds and re-delivers (replays) from the batch start; correlate
+// fails whole batches, never single enrichments, on a transient error. A
+// record that reached the dead-letter topic and is re-driven by hand after
+// later offsets of its indicator were applied is counted as a replay.
+//
+// State written before the marks existed keeps its dedupe markers
+// (vigil:corr:{<key>}:seen:<topic>:<partition>:<offset>, SET with a TTL):
+// for a partition without a mark on such a state, a record whose marker
+// exists is a replay; every other record moves the mark. [Memory] keeps one
+// marker per record and indicator (expiring after SeenTTL), which gives the
+// same result for records in that order.
 //
 // # Redis layout and cost
 //
 // Per indicator: vigil:corr:{<key>}:h (hash: counters, a:<action>,
 // d:<direction>, first/last/obs/sev, the buckets m:<unix minute> and
 // h:<unix hour>, and caches of the current minute's window sums and the
-// distinct-asset count), :hll (HyperLogLog of assets), :v (last published
-// verdict) and the seen markers. State written by the earlier layout (bucket
+// distinct-asset count, and the high-water marks), :hll (HyperLogLog of
+// assets) and :v (last published verdict). State written by the earlier layout (bucket
 // hashes :m and :hr) is folded into :h the first time it is touched. A poll
 // costs one round trip ([Redis.ApplyBatch]: the previous batch's published
 // verdicts, one script call for the whole batch on standalone or Sentinel
 // Redis, and the analyst allow entries); the script costs a few commands
-// per indicator plus one SET NX per record (see applyScript).
+// per indicator (see applyScript).
 //
 // # Windows and times
 //
@@ -108,7 +122,9 @@ type Windows struct {
 type Config struct {
 	Windows Windows
 	// SeenTTL is how long a record's source coordinates are remembered for
-	// deduplication; default and minimum is Long + 1 day.
+	// deduplication by [Memory] and of feedback records (Redis keeps an
+	// indicator's high-water marks as long as its state); default and
+	// minimum is Long + 1 day.
 	SeenTTL time.Duration
 	// StateTTL expires the state of an indicator not seen for this long;
 	// default Long + 7 days.
