@@ -150,7 +150,7 @@ func Get(ctx context.Context, client *http.Client, timeout time.Duration, base *
 		return Response{}, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	body, err := readBody(resp)
 	if err != nil {
 		return Response{}, transportError(ctx, err)
 	}
@@ -158,6 +158,27 @@ func Get(ctx context.Context, client *http.Client, timeout time.Duration, base *
 		return Response{}, BadResponse("body larger than %d bytes", MaxBody)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// readBody reads at most MaxBody+1 bytes of the body, into one buffer of the announced length when the
+// server sent a Content-Length (instead of growing a buffer step by step).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= MaxBody {
+		body := make([]byte, n, n+1)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, err
+		}
+		// Drain to EOF (the connection is reused); a body longer than announced is the transport's error.
+		var one [1]byte
+		if m, err := resp.Body.Read(one[:]); m > 0 || (err != nil && err != io.EOF) {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 }
 
 // transportError maps a client error to ErrUnavailable without echoing the URL.

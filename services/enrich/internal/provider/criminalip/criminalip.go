@@ -205,6 +205,17 @@ func (s *Score) UnmarshalJSON(b []byte) error {
 		*s = 0
 		return nil
 	}
+	// A name without escapes (the usual case) is compared in place, without decoding it again.
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		name := bytes.TrimSpace(b[1 : len(b)-1])
+		for i := 1; i < len(scoreNames); i++ {
+			if bytes.EqualFold(name, []byte(scoreNames[i])) {
+				*s = Score(i)
+				return nil
+			}
+		}
+		return fmt.Errorf("unknown score %q", name)
+	}
 	var name string
 	if err := json.Unmarshal(b, &name); err == nil {
 		for i := 1; i < len(scoreNames); i++ {
@@ -225,6 +236,12 @@ func (s *Score) UnmarshalJSON(b []byte) error {
 	*s = Score(int(n))
 	return nil
 }
+
+// skipped is a list element only counted: its content is not decoded or kept.
+type skipped struct{}
+
+// UnmarshalJSON implements json.Unmarshaler (the value was already validated by the caller's decoder).
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // tagList accepts a list of strings, a single string, or a list containing objects (ignored).
 type tagList []string
@@ -336,16 +353,16 @@ type report struct {
 		Inbound  Score `json:"inbound"`
 		Outbound Score `json:"outbound"`
 	} `json:"score"`
-	ProtectedIP   list[json.RawMessage] `json:"protected_ip"`
-	Whois         list[whois]           `json:"whois"`
-	IDS           list[ids]             `json:"ids"`
-	VPN           list[vpn]             `json:"vpn"`
-	AnonymousVPN  list[vpn]             `json:"anonymous_vpn"`
-	Honeypot      list[honeypot]        `json:"honeypot"`
-	IPCategory    list[category]        `json:"ip_category"`
-	Port          list[port]            `json:"port"`
-	Vulnerability list[vuln]            `json:"vulnerability"`
-	Domain        list[json.RawMessage] `json:"domain"`
+	ProtectedIP   list[skipped]  `json:"protected_ip"`
+	Whois         list[whois]    `json:"whois"`
+	IDS           list[ids]      `json:"ids"`
+	VPN           list[vpn]      `json:"vpn"`
+	AnonymousVPN  list[vpn]      `json:"anonymous_vpn"`
+	Honeypot      list[honeypot] `json:"honeypot"`
+	IPCategory    list[category] `json:"ip_category"`
+	Port          list[port]     `json:"port"`
+	Vulnerability list[vuln]     `json:"vulnerability"`
+	Domain        list[skipped]  `json:"domain"`
 }
 
 var (

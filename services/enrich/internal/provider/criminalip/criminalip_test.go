@@ -302,13 +302,14 @@ func TestScoreUnmarshal(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]Score{
 		`"Safe"`: 1, `"low"`: 2, `"MODERATE"`: 3, `"Dangerous"`: 4, `"critical"`: 5, `1`: 1, `5`: 5, `null`: 0,
+		`" Low "`: 2, `"\u0053afe"`: 1, `"Crit\u0069cal"`: 5,
 	} {
 		var s Score
 		if err := s.UnmarshalJSON([]byte(in)); err != nil || s != want {
 			t.Errorf("%s: %v %v, want %v", in, s, err, want)
 		}
 	}
-	for _, in := range []string{`"High"`, `0`, `6`, `3.5`, `true`, `{}`} {
+	for _, in := range []string{`"High"`, `0`, `6`, `3.5`, `true`, `{}`, `""`, `"\u0048igh"`} {
 		var s Score
 		if err := s.UnmarshalJSON([]byte(in)); err == nil {
 			t.Errorf("%s: want error", in)
