@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -120,7 +121,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logOu
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: withPprof(emu, ln.Addr()), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("threatq emulator listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "",
 		"client_id", cfg.clientID, "email", cfg.email)
 
@@ -168,4 +169,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logOu
 		log.Info("snapshot saved", "path", cfg.snapshot)
 	}
 	return err
+}
+
+// withPprof serves /debug/pprof/ next to the emulator when it listens on a loopback address
+// (profiling the emulator during benchmarks); on any other address it returns h unchanged.
+func withPprof(h http.Handler, addr net.Addr) http.Handler {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsLoopback() {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // Request bodies. Unknown fields are ignored, as a Laravel-style API does [I].
@@ -325,7 +327,7 @@ func decodeIndicators(body []byte) ([]indicatorIn, bool) {
 		return nil, false
 	}
 	var ins []indicatorIn
-	if json.Unmarshal(body, &ins) != nil {
+	if segjson.Unmarshal(body, &ins) != nil { // segmentio: the hot path of consume
 		return nil, false
 	}
 	return ins, true

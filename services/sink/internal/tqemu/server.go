@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // Default development credentials.
@@ -234,10 +237,21 @@ type envelope struct {
 	Data   any  `json:"data"`
 }
 
+// writeJSON encodes v (as encoding/json would, HTML-escaped, with a trailing newline) with the
+// faster segmentio encoder and writes it in one piece with a Content-Length.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := segjson.Marshal(v)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []string{"encode response: " + err.Error()}})
+		return
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 func writeData(w http.ResponseWriter, code int, data any) {
