@@ -19,6 +19,7 @@
 //	POST /_emulator/faults  ← {"route":"criminalip","mode":"rate_limit","retry_after_s":30}
 //	                          (route "" or "*" = every route; mode "" clears)
 //	POST /_emulator/reset   clears stats and faults
+//	GET  /debug/pprof/…     the emulator's own profiles (net/http/pprof)
 package emulator
 
 import (
@@ -30,6 +31,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -271,6 +273,9 @@ func (e *Emulator) Handler() http.Handler {
 		e.Reset()
 		writeJSON(w, 200, map[string]string{"status": "ok"})
 	})
+	// Profiles of the emulator itself (it listens on loopback only), for benchmark runs.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return mux
 }
 
