@@ -237,10 +237,24 @@ type envelope struct {
 	Data   any  `json:"data"`
 }
 
-// writeJSON encodes v (as encoding/json would, HTML-escaped, with a trailing newline) with the
-// faster segmentio encoder and writes it in one piece with a Content-Length.
+// respBufs holds response buffers between requests (large consume responses would otherwise
+// allocate and clear megabytes each time).
+var respBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledResp is the largest buffer kept in respBufs (a consume response of 500 indicators
+// with their attributes is several MiB).
+const maxPooledResp = maxBody
+
+// writeJSON encodes v (as encoding/json's Encoder would: HTML-escaped, sorted map keys, trailing
+// newline) with the faster segmentio encoder and writes it in one piece with a Content-Length.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := segjson.Marshal(v)
+	bp := respBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledResp {
+			respBufs.Put(bp)
+		}
+	}()
+	b, err := segjson.Append((*bp)[:0], v, segjson.EscapeHTML|segjson.SortMapKeys)
 	if err != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusInternalServerError)
@@ -248,6 +262,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 		return
 	}
 	b = append(b, '\n')
+	*bp = b
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
