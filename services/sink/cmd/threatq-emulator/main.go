@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -53,6 +54,7 @@ type config struct {
 	tlsCert       string
 	tlsKey        string
 	debug         bool
+	gcPercent     int
 }
 
 // loadConfig reads flags, falling back to the environment, then defaults.
@@ -77,11 +79,16 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with -tls-key")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	fs.BoolVar(&c.debug, "debug", false, "log every request")
+	fs.IntVar(&c.gcPercent, "gc-percent", 300, "GC target percentage (as GOGC); the emulator keeps all indicators in memory and "+
+		"allocates megabytes per consume, so fewer collections save CPU for the pipeline under test; 0 keeps GOGC")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return config{}, errors.New("-tls-cert and -tls-key go together")
+	}
+	if c.gcPercent < 0 {
+		return config{}, errors.New("-gc-percent must not be negative")
 	}
 	if c.snapshot != "" && c.snapshotEvery <= 0 {
 		return config{}, errors.New("-snapshot-every must be positive")
@@ -101,6 +108,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, logOu
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if cfg.gcPercent > 0 {
+		debug.SetGCPercent(cfg.gcPercent)
+	}
 
 	emu := tqemu.New(tqemu.Options{
 		ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Email: cfg.email, Password: cfg.password,

@@ -39,6 +39,8 @@ func TestLoadConfig(t *testing.T) {
 		{"cert without key", []string{"-tls-cert", "c.pem"}, getenv, true, "", "", ""},
 		{"bad snapshot period", []string{"-snapshot", "x.json", "-snapshot-every", "0s"}, getenv, true, "", "", ""},
 		{"unknown flag", []string{"-nope"}, getenv, true, "", "", ""},
+		{"negative gc percent", []string{"-gc-percent", "-1"}, getenv, true, "", "", ""},
+		{"gc percent kept from GOGC", []string{"-gc-percent", "0"}, getenv, false, "env-id", "env-pw", "vigil-dev-secret"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,6 +50,9 @@ func TestLoadConfig(t *testing.T) {
 			}
 			if err == nil && (c.clientID != tc.wantID || c.password != tc.wantPW || c.clientSecret != tc.wantSecret) {
 				t.Fatalf("config = %+v", c)
+			}
+			if err == nil && len(tc.args) == 0 && c.gcPercent != 300 {
+				t.Fatalf("default gc percent %d, want 300", c.gcPercent)
 			}
 		})
 	}

@@ -295,7 +295,15 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 // readBody reads the whole body; an empty body yields nil.
 func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		// One allocation of the announced size instead of io.ReadAll's repeated growth.
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+	} else {
+		b, err = io.ReadAll(r.Body)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

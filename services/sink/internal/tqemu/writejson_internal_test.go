@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +38,31 @@ func TestWriteJSONMatchesEncodingJSON(t *testing.T) {
 				if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(want.Len()) {
 					t.Fatalf("Content-Length %q, want %d", cl, want.Len())
 				}
+			}
+		})
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name    string
+		length  int64 // -1: unknown (chunked)
+		body    string
+		want    string
+		wantErr bool
+	}{
+		{"content length", 7, `[{"a"}]`, `[{"a"}]`, false},
+		{"unknown length", -1, `[1,2]`, `[1,2]`, false},
+		{"empty", 0, ``, ``, false},
+		{"short body", 10, `[1]`, ``, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/api/indicators/consume", strings.NewReader(tt.body))
+			r.ContentLength = tt.length
+			got, err := readBody(r)
+			if (err != nil) != tt.wantErr || (!tt.wantErr && string(got) != tt.want) {
+				t.Fatalf("readBody = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
 			}
 		})
 	}
