@@ -206,7 +206,7 @@ func (c *Client) consume(ctx context.Context, ins []Indicator, withAttrs bool) (
 	if withAttrs {
 		q = url.Values{"with": {"attributes"}}
 	}
-	var env listEnvelope[wireIndicatorOut]
+	var env listEnvelope[wireConsumeOut]
 	if err := c.do(ctx, "consume", http.MethodPost, "indicators/consume", q, body, &env); err != nil {
 		return nil, err
 	}
@@ -214,14 +214,15 @@ func (c *Client) consume(ctx context.Context, ins []Indicator, withAttrs bool) (
 }
 
 // matchResults maps response items back to the inputs by (type id, value), then value, then position.
-func (c *Client) matchResults(sent []wireIndicatorIn, got []wireIndicatorOut) ([]Result, error) {
+func (c *Client) matchResults(sent []wireIndicatorIn, got []wireConsumeOut) ([]Result, error) {
 	type key struct {
 		tid   int64
 		value string
 	}
-	byKey := make(map[key]wireIndicatorOut, len(got))
-	byValue := make(map[string]wireIndicatorOut, len(got))
-	for _, g := range got {
+	byKey := make(map[key]*wireConsumeOut, len(got))
+	byValue := make(map[string]*wireConsumeOut, len(got))
+	for i := range got {
+		g := &got[i]
 		tid := g.TypeID
 		if tid == 0 {
 			tid, _ = refName(g.Type)
@@ -236,7 +237,7 @@ func (c *Client) matchResults(sent []wireIndicatorIn, got []wireIndicatorOut) ([
 			g, ok = byValue[s.Value]
 		}
 		if !ok && len(got) == len(sent) {
-			g, ok = got[i], true
+			g, ok = &got[i], true
 		}
 		if !ok || g.ID == 0 {
 			return nil, &APIError{Op: "consume", Status: http.StatusOK, Message: fmt.Sprintf("no id returned for %q", s.Value)}

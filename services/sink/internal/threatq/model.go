@@ -139,6 +139,20 @@ type wireIndicatorOut struct {
 	UpdatedAt   string          `json:"updated_at"`
 }
 
+// wireConsumeOut is the part of a consume response item that Consume reads. Consume answers can
+// be megabytes (every indicator with its attributes); the decoder skips the other fields without
+// building strings for them.
+type wireConsumeOut struct {
+	ID         int64           `json:"id"`
+	Value      string          `json:"value"`
+	TypeID     int64           `json:"type_id"`
+	StatusID   int64           `json:"status_id"`
+	Existing   json.RawMessage `json:"existing"`
+	Type       json.RawMessage `json:"type"`
+	Status     json.RawMessage `json:"status"`
+	Attributes []wireAttrOut   `json:"attributes"`
+}
+
 // refName reads a {"id","name"} object or a bare name string.
 func refName(raw json.RawMessage) (int64, string) {
 	if len(raw) == 0 || string(raw) == "null" {
