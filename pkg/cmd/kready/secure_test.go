@@ -134,7 +134,9 @@ func TestRunSecure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			args := append([]string{"-brokers", addr, "-timeout", "2s", "-interval", "50ms", "-attempt-timeout", "1s"}, tt.args...)
+			// generous attempts: with every package's tests running at once on 2 cores, a 1 s
+			// attempt can time out dialling before the TLS handshake gets to fail
+			args := append([]string{"-brokers", addr, "-timeout", "6s", "-interval", "50ms", "-attempt-timeout", "3s"}, tt.args...)
 			code := run(context.Background(), args, &out, &errOut)
 			if code != tt.wantCode {
 				t.Fatalf("exit = %d, want %d; stderr: %s", code, tt.wantCode, errOut.String())
