@@ -213,11 +213,17 @@ func appendSortedFields(b []byte, f SortedFields) []byte {
 
 func appendEnrichment(b []byte, e *Enrichment, sorted []SortedFields) []byte {
 	b = appendObservation(b, &e.Observation)
+	b = appendEnrichmentTail(b, e.Results, sorted, &e.Exposure)
+	return appendTime(b, e.EnrichedAt)
+}
 
-	if len(e.Results) > 0 {
-		b = appendLong(b, int64(len(e.Results)))
-		for i := range e.Results {
-			pr := &e.Results[i]
+// appendEnrichmentTail writes the fields of an Enrichment between its observation and enriched_at: the
+// provider results and the merged exposure.
+func appendEnrichmentTail(b []byte, results []ProviderResult, sorted []SortedFields, x *Exposure) []byte {
+	if len(results) > 0 {
+		b = appendLong(b, int64(len(results)))
+		for i := range results {
+			pr := &results[i]
 			b = appendString(b, pr.Provider)
 			b = appendString(b, pr.Status)
 			b = appendOptString(b, pr.Error)
@@ -233,7 +239,6 @@ func appendEnrichment(b []byte, e *Enrichment, sorted []SortedFields) []byte {
 	}
 	b = append(b, 0)
 
-	x := &e.Exposure
 	b = appendBool(b, x.Malicious)
 	b = appendInt(b, x.InboundScore)
 	b = appendInt(b, x.OutboundScore)
@@ -282,9 +287,7 @@ func appendEnrichment(b []byte, e *Enrichment, sorted []SortedFields) []byte {
 	b = appendOptString(b, x.GreyNoiseClass)
 	b = appendStrings(b, x.Categories)
 	b = appendTime(b, x.FirstSeen)
-	b = appendTime(b, x.LastSeen)
-
-	return appendTime(b, e.EnrichedAt)
+	return appendTime(b, x.LastSeen)
 }
 
 func (r *reader) enrichment(e *Enrichment) {

@@ -248,6 +248,53 @@ func (s *Serde) DecodeObservation(ctx context.Context, b []byte) (Observation, e
 	return observationFrom(m), nil
 }
 
+// DecodeObservationBody is DecodeObservation that also returns the record's Avro body (the bytes after
+// the framing, aliasing b) when it can be reused verbatim inside an Enrichment (see
+// EncodeEnrichmentSpliced): written with the current Observation schema and with a sighting count of at
+// least 1 (the encoder writes max(count, 1)). Otherwise the body is nil and the caller re-encodes.
+func (s *Serde) DecodeObservationBody(ctx context.Context, b []byte) (Observation, []byte, error) {
+	ws, body, err := s.writerOf(ctx, SchemaObservation, b)
+	if err != nil {
+		return Observation{}, nil, err
+	}
+	if !ws.fast {
+		m, err := native(ws, SchemaObservation, body)
+		if err != nil {
+			return Observation{}, nil, err
+		}
+		return observationFrom(m), nil, nil
+	}
+	var o Observation
+	r := reader{b: body}
+	r.observation(&o)
+	if err := r.done(SchemaObservation); err != nil {
+		return Observation{}, nil, err
+	}
+	if o.Sighting.Count < 1 {
+		body = nil
+	}
+	return o, body, nil
+}
+
+// AppendEnrichmentTail appends the Avro encoding of the Enrichment fields between the observation and
+// enriched_at (the provider results and the merged exposure) to dst. sorted is as for
+// EncodeEnrichmentSorted. The tail depends only on these values, so one indicator's tail can be encoded
+// once and spliced into every Enrichment that carries the same results (EncodeEnrichmentSpliced).
+func AppendEnrichmentTail(dst []byte, results []ProviderResult, sorted []SortedFields, x *Exposure) []byte {
+	return appendEnrichmentTail(dst, results, sorted, x)
+}
+
+// EncodeEnrichmentSpliced encodes an Enrichment from its parts already in Avro: obsBody (an Observation
+// body from DecodeObservationBody), tail (from AppendEnrichmentTail) and enrichedAt. The result is
+// byte-identical to EncodeEnrichmentSorted of the same values.
+func (s *Serde) EncodeEnrichmentSpliced(obsBody, tail []byte, enrichedAt time.Time) []byte {
+	bp := getBuf()
+	b := s.header(*bp, SchemaEnrichment)
+	b = append(b, obsBody...)
+	b = append(b, tail...)
+	return detach(bp, appendTime(b, enrichedAt))
+}
+
 // EncodeEnrichment encodes an Enrichment.
 func (s *Serde) EncodeEnrichment(e *Enrichment) ([]byte, error) {
 	bp := getBuf()
