@@ -55,7 +55,7 @@ func build(cfg config.Config, rdb redis.UniversalClient, serde *events.Serde, me
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("enricher: %w", err), closeProvs())
 	}
-	h := stage.New(stage.Config{OutTopic: cfg.OutTopic}, enr, serde, m, log)
+	h := stage.New(stage.Config{OutTopic: cfg.OutTopic, RecordCacheSize: cfg.RecordCacheSize, RecordCacheTTL: cfg.Cache.L1TTL}, enr, serde, m, log)
 	return &app{enr: enr, lim: lim, store: store, metrics: m, handler: h, close: closeProvs}, nil
 }
 

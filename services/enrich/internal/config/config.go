@@ -12,6 +12,7 @@
 //	VIGIL_ENRICH_CONCURRENCY              16                       provider lookups in flight per batch
 //	VIGIL_ENRICH_L1_SIZE                  10000                    in-process cache entries (~2.5 KB each with the four HTTP providers; Redis is L2)
 //	VIGIL_ENRICH_L1_TTL                   10m                      longest an entry stays in the in-process cache (its own TTL still applies)
+//	VIGIL_ENRICH_RECORD_CACHE_SIZE        20000                    indicators whose encoded results are reused for their next observations (0 = off; ~1 KB each; lives at most L1_TTL)
 //	VIGIL_ENRICH_LOCK_TTL                 60s                      cross-replica fill lock lifetime; must exceed RETRY_MAX_ELAPSED + the longest provider TIMEOUT
 //	VIGIL_ENRICH_LOCK_WAIT                = LOCK_TTL               how long a replica waits for another replica's fetch
 //	VIGIL_ENRICH_RETRY_ATTEMPTS           3                        attempts per lookup (transient errors only)
@@ -124,6 +125,7 @@ type Config struct {
 	InternalSuffixes  *indicator.InternalSuffixes
 	Providers         []Provider // criminalip, internetdb, abuseipdb, greynoise, offline (disabled ones included)
 	Cache             cache.Config
+	RecordCacheSize   int // stage.Config.RecordCacheSize
 	Concurrency       int
 	Retry             enricher.RetryConfig
 	Breaker           enricher.BreakerConfig
@@ -177,6 +179,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("in", c.InTopic), slog.String("out", c.OutTopic),
 		slog.String("kafka", c.Common.Kafka.LogValue()), slog.String("redis", redisLog(c.Common.Redis)),
 		slog.Int("concurrency", c.Concurrency), slog.Int("l1_size", c.Cache.L1Size),
+		slog.Int("record_cache_size", c.RecordCacheSize),
 	}
 	for _, p := range c.Providers {
 		attrs = append(attrs, slog.Any(p.Name, p))
@@ -225,6 +228,7 @@ func Load(e *envconf.Env) (Config, error) {
 		InTopic:           e.String("VIGIL_TOPIC_OBSERVED", "indicators.observed"),
 		OutTopic:          e.String("VIGIL_TOPIC_ENRICHED", "indicators.enriched"),
 		Concurrency:       e.Int("VIGIL_ENRICH_CONCURRENCY", 16),
+		RecordCacheSize:   e.Int("VIGIL_ENRICH_RECORD_CACHE_SIZE", 20_000),
 		NetworkPreference: e.List("VIGIL_ENRICH_NETWORK_PREFERENCE", []string{criminalip.Name, offline.Name}),
 		Cache: cache.Config{
 			L1Size:  e.Int("VIGIL_ENRICH_L1_SIZE", 10_000),
@@ -423,6 +427,9 @@ func (c *Config) validate(e *envconf.Env) {
 	}
 	if c.Cache.L1Size < 1 {
 		e.Fail("VIGIL_ENRICH_L1_SIZE", strconv.Itoa(c.Cache.L1Size), "must be at least 1")
+	}
+	if c.RecordCacheSize < 0 {
+		e.Fail("VIGIL_ENRICH_RECORD_CACHE_SIZE", strconv.Itoa(c.RecordCacheSize), "must not be negative")
 	}
 	if c.Cache.L1TTL == 0 {
 		e.Fail("VIGIL_ENRICH_L1_TTL", "0", "must be positive")

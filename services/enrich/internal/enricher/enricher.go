@@ -681,3 +681,69 @@ func classify(err error) (status, class string) {
 	}
 	return events.StatusError, ClassInternal
 }
+
+// ReuseKey is the key under which an observation's provider results may be reused for another observation
+// (see ReusableUntil): the results depend only on the indicator and on whether an allow-list matched at
+// ingest (which providers skip), given this Enricher's configuration.
+func (e *Enricher) ReuseKey(o *events.Observation) string {
+	if o.Allowlist != nil {
+		return o.Indicator.Key() + "\x00allowlisted"
+	}
+	return o.Indicator.Key()
+}
+
+// ReusableUntil reports until when results (one Enrichment's, in provider order) may be served again to an
+// observation with the same ReuseKey without asking the cache: the earliest time one of its answers stops
+// being fresh (the same rule as a cache read: fetch time plus the smaller of the entry's and the
+// configured TTL). It reports false when a result is not an answer or a deterministic skip (error,
+// rate_limited, breaker_open): those are retried by the next lookup, never reused. A zero time with true
+// means no answer limits the reuse (every result is a skip).
+func (e *Enricher) ReusableUntil(results []events.ProviderResult) (time.Time, bool) {
+	if len(results) != len(e.provs) {
+		return time.Time{}, false
+	}
+	var until time.Time
+	for i := range results {
+		r := &results[i]
+		p := e.provs[i]
+		if r.Provider != p.name {
+			return time.Time{}, false
+		}
+		var ttl time.Duration
+		switch r.Status {
+		case events.StatusSkipped:
+			continue
+		case events.StatusOK:
+			ttl = p.cfg.TTLHit
+		case events.StatusNotFound:
+			ttl = p.cfg.TTLNotFound
+		default:
+			return time.Time{}, false
+		}
+		exp := r.FetchedAt.Add(min(ttl, r.TTL))
+		if until.IsZero() || exp.Before(until) {
+			until = exp
+		}
+	}
+	return until, true
+}
+
+// Reused records the metrics of n enrichments served with reused results at now, as a cache lookup would
+// have: a hit (or negative hit) per provider answer and the answer's age at use.
+func (e *Enricher) Reused(results []events.ProviderResult, n int64, now time.Time) {
+	for i := range results {
+		r := &results[i]
+		switch r.Status {
+		case events.StatusOK:
+			e.m.CacheResult(r.Provider, cacheResultNames[cacheHit], n)
+		case events.StatusNotFound:
+			e.m.CacheResult(r.Provider, cacheResultNames[cacheNegative], n)
+		default:
+			continue
+		}
+		age := now.Sub(r.FetchedAt)
+		for range n {
+			e.m.Age(r.Provider, age)
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigilsec/vigil/pkg/events"
@@ -39,46 +41,110 @@ type Enricher interface {
 	EnrichBatchSorted(ctx context.Context, obs []events.Observation) (ens []events.Enrichment, sorted [][]events.SortedFields, err error)
 }
 
+// Reuser is implemented by an Enricher whose results can be served again to later observations of the same
+// indicator (*enricher.Enricher); the Handler then keeps a record cache (Config.RecordCacheSize).
+type Reuser interface {
+	// ReuseKey is the key results are reused under.
+	ReuseKey(o *events.Observation) string
+	// ReusableUntil reports until when results may be reused (zero: no answer limits it), or false.
+	ReusableUntil(results []events.ProviderResult) (time.Time, bool)
+	// Reused records the metrics of n enrichments served with reused results.
+	Reused(results []events.ProviderResult, n int64, now time.Time)
+}
+
 // Recorder is told about the Enrichments the handler returns, once per batch (*otelmetrics.Metrics counts
 // results and coverage gaps). It is called before the runner produces the outputs, so a batch that is later
-// re-delivered (failed produce, pause) is counted again. It must not block nor keep ens.
+// re-delivered (failed produce, pause) is counted again. It must not block nor keep ens. For a record served
+// from the record cache the Enrichment holds the observation, the results' provider, status and fetch
+// time, and the exposure's country only (what the counts need).
 type Recorder interface {
 	Enriched(ctx context.Context, ens []events.Enrichment)
 }
 
-var _ Enricher = (*enricher.Enricher)(nil)
+var (
+	_ Enricher = (*enricher.Enricher)(nil)
+	_ Reuser   = (*enricher.Enricher)(nil)
+)
 
 // Config configures a Handler.
 type Config struct {
 	OutTopic string // indicators.enriched
+
+	// RecordCacheSize is how many indicators' encoded results (provider results and merged exposure, as
+	// Avro) the handler keeps to serve later observations of the same indicator without a cache lookup,
+	// merge or encode: the output is the input observation's bytes followed by the stored tail. 0
+	// disables it. An entry is served until the earliest of its answers' expiry (the cache's freshness
+	// rule) and RecordCacheTTL; errors, throttling and open breakers are never stored.
+	RecordCacheSize int
+	// RecordCacheTTL bounds an entry's life (default 10m, like the L1 cache), so a purge (vigilctl) or a
+	// provider's new answer reaches every replica within it.
+	RecordCacheTTL time.Duration
+}
+
+// reuseEntry is one indicator's encoded results in the record cache.
+type reuseEntry struct {
+	tail    []byte                  // events.AppendEnrichmentTail of results and exposure
+	until   time.Time               // served while now is before it (zero: until the entry's TTL)
+	results []events.ProviderResult // provider, status and fetch time (no fields), for metrics
+	country string                  // exposure country, for the coverage metric
 }
 
 // Handler implements stream.BatchHandler. Handle is called from one goroutine at a time.
 type Handler struct {
-	cfg   Config
-	enr   Enricher
-	serde *events.Serde
-	rec   Recorder
-	log   *slog.Logger
+	cfg    Config
+	enr    Enricher
+	reuser Reuser
+	reuse  *expirable.LRU[string, *reuseEntry] // nil: no record cache
+	serde  *events.Serde
+	rec    Recorder
+	log    *slog.Logger
+	now    func() time.Time
 }
 
 var _ stream.BatchHandler = (*Handler)(nil)
 
-// New returns a Handler. rec and log may be nil.
+// New returns a Handler. rec and log may be nil. The record cache is used when cfg.RecordCacheSize > 0 and
+// enr implements Reuser.
 func New(cfg Config, enr Enricher, serde *events.Serde, rec Recorder, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, enr: enr, serde: serde, rec: rec, log: log}
+	if cfg.RecordCacheTTL <= 0 {
+		cfg.RecordCacheTTL = 10 * time.Minute
+	}
+	h := &Handler{cfg: cfg, enr: enr, serde: serde, rec: rec, log: log, now: time.Now}
+	if ru, ok := enr.(Reuser); ok && cfg.RecordCacheSize > 0 {
+		h.reuser = ru
+		h.reuse = expirable.NewLRU[string, *reuseEntry](cfg.RecordCacheSize, nil, cfg.RecordCacheTTL)
+	}
+	return h
+}
+
+// pending is a decoded observation that goes through the enricher.
+type pending struct {
+	rec  int    // index in the batch
+	body []byte // the observation's Avro body when it can be spliced, else nil
+	key  string // ReuseKey, when the record cache is on
 }
 
 // Handle implements stream.BatchHandler: one Result per record, one Enrichment output per decoded record.
+//
+// With the record cache, an observation whose indicator's results are stored (and fresh) is answered
+// without the enricher: its output is its own bytes spliced with the stored tail. The rest go to the
+// enricher in one call, and their results are stored for the next observations.
 func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result, error) {
 	res := make([]stream.Result, len(recs))
 	obs := make([]events.Observation, 0, len(recs))
-	idx := make([]int, 0, len(recs)) // obs[j] came from recs[idx[j]]
+	todo := make([]pending, 0, len(recs)) // todo[j] is obs[j]
+	var served []events.Enrichment        // for the recorder: records answered from the record cache
+	now := h.now()
+	type hitCount struct {
+		e *reuseEntry
+		n int64
+	}
+	var hits map[string]*hitCount
 	for i, r := range recs {
-		o, err := h.serde.DecodeObservation(ctx, r.Value)
+		o, body, err := h.serde.DecodeObservationBody(ctx, r.Value)
 		if err != nil {
 			var de *events.DecodeError
 			if errors.As(err, &de) {
@@ -88,10 +154,35 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			}
 			continue
 		}
+		p := pending{rec: i, body: body}
+		if h.reuse != nil {
+			p.key = h.reuser.ReuseKey(&o)
+			if e, ok := h.reuse.Get(p.key); ok && body != nil && (e.until.IsZero() || now.Before(e.until)) {
+				h.emit(res, recs, i, h.serde.EncodeEnrichmentSpliced(body, e.tail, now), &o)
+				if hits == nil {
+					hits = make(map[string]*hitCount)
+				}
+				if hc, ok := hits[p.key]; ok {
+					hc.n++
+				} else {
+					hits[p.key] = &hitCount{e: e, n: 1}
+				}
+				if h.rec != nil {
+					served = append(served, events.Enrichment{Observation: o, Results: e.results, Exposure: events.Exposure{Country: e.country}, EnrichedAt: now})
+				}
+				continue
+			}
+		}
 		obs = append(obs, o)
-		idx = append(idx, i)
+		todo = append(todo, p)
+	}
+	for _, hc := range hits {
+		h.reuser.Reused(hc.e.results, hc.n, now)
 	}
 	if len(obs) == 0 {
+		if h.rec != nil && len(served) > 0 {
+			h.rec.Enriched(ctx, served)
+		}
 		return res, nil
 	}
 	ens, sorted, err := h.enr.EnrichBatchSorted(ctx, obs)
@@ -106,26 +197,36 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	// emitted collects the encoded enrichments only once one failed to encode (rare); until then all are.
 	var emitted []events.Enrichment
 	encErr := false
+	var tails map[string][]byte // this batch's tails, one per reuse key
 	for j := range ens {
-		i := idx[j]
+		p := todo[j]
 		var fields []events.SortedFields
 		if j < len(sorted) {
 			fields = sorted[j]
 		}
-		val, err := h.serde.EncodeEnrichmentSorted(&ens[j], fields)
-		if err != nil {
-			res[i].Err = stream.Permanent(ClassEncode, err)
-			if !encErr {
-				encErr = true
-				emitted = append(emitted, ens[:j]...)
+		var val []byte
+		if h.reuse != nil && p.body != nil {
+			tail, ok := tails[p.key]
+			if !ok {
+				tail = h.store(p.key, &ens[j], fields)
+				if tails == nil {
+					tails = make(map[string][]byte)
+				}
+				tails[p.key] = tail
 			}
-			continue
+			val = h.serde.EncodeEnrichmentSpliced(p.body, tail, ens[j].EnrichedAt)
+		} else {
+			val, err = h.serde.EncodeEnrichmentSorted(&ens[j], fields)
+			if err != nil {
+				res[p.rec].Err = stream.Permanent(ClassEncode, err)
+				if !encErr {
+					encErr = true
+					emitted = append(emitted, ens[:j]...)
+				}
+				continue
+			}
 		}
-		key := recs[i].Key
-		if len(key) == 0 {
-			key = []byte(ens[j].Observation.Indicator.Key())
-		}
-		res[i].Outputs = []*kgo.Record{{Topic: h.cfg.OutTopic, Key: key, Value: val}}
+		h.emit(res, recs, p.rec, val, &ens[j].Observation)
 		if encErr {
 			emitted = append(emitted, ens[j])
 		}
@@ -134,7 +235,36 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 		if !encErr {
 			emitted = ens
 		}
+		if len(served) > 0 {
+			emitted = append(served, emitted...)
+		}
 		h.rec.Enriched(ctx, emitted)
 	}
 	return res, nil
+}
+
+// emit sets record i's output: val keyed by the input's key (or the indicator's when it has none).
+func (h *Handler) emit(res []stream.Result, recs []*kgo.Record, i int, val []byte, o *events.Observation) {
+	key := recs[i].Key
+	if len(key) == 0 {
+		key = []byte(o.Indicator.Key())
+	}
+	res[i].Outputs = []*kgo.Record{{Topic: h.cfg.OutTopic, Key: key, Value: val}}
+}
+
+// store encodes an enrichment's tail and keeps it in the record cache when its results may be reused. It
+// returns the tail either way.
+func (h *Handler) store(key string, en *events.Enrichment, sorted []events.SortedFields) []byte {
+	tail := events.AppendEnrichmentTail(nil, en.Results, sorted, &en.Exposure)
+	until, ok := h.reuser.ReusableUntil(en.Results)
+	if !ok || (!until.IsZero() && !en.EnrichedAt.Before(until)) {
+		h.reuse.Remove(key)
+		return tail
+	}
+	rs := make([]events.ProviderResult, len(en.Results))
+	for i, r := range en.Results {
+		rs[i] = events.ProviderResult{Provider: r.Provider, Status: r.Status, FetchedAt: r.FetchedAt}
+	}
+	h.reuse.Add(key, &reuseEntry{tail: tail, until: until, results: rs, country: en.Exposure.Country})
+	return tail
 }
