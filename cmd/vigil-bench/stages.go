@@ -188,8 +188,8 @@ func (b *bench) measureService(ctx context.Context, svc, group, in string, t top
 	return m, nil
 }
 
-// profileService starts svc on a filled input, takes a CPU profile of d once it is consuming,
-// and stops it (the input need not be drained).
+// profileService starts svc on a filled input, takes a CPU profile of d once it is consuming and
+// then its in-use heap, and stops it (the input need not be drained).
 func (b *bench) profileService(ctx context.Context, svc, group, in string, t topics, o svcOpts, d time.Duration) ([]string, error) {
 	p, err := b.startService(svc, group, t, o)
 	if err != nil {
@@ -212,7 +212,15 @@ func (b *bench) profileService(ctx context.Context, svc, group, in string, t top
 		time.Sleep(100 * time.Millisecond)
 	}
 	r := b.cpuProfile(ctx, p, svc, d)
-	return r.top, r.err
+	if r.err != nil {
+		return r.top, r.err
+	}
+	// the live heap right after the CPU window: what the collector scans while the stage runs
+	h := b.heapProfile(ctx, p, svc)
+	if h.err != nil {
+		return append(r.top, "-- in-use heap: "+h.err.Error()), nil
+	}
+	return append(append(r.top, "-- in-use heap at the end of the CPU window --"), h.top...), nil
 }
 
 // record fills a stage's numbers from a measurement; goal is the ratio target.

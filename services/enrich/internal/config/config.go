@@ -10,7 +10,7 @@
 //	VIGIL_INTERNAL_NETS                   default                  internal networks never sent to providers ("default" = RFC 1918, documentation, benchmarking, …; extend with "default,10.9.0.0/16")
 //	VIGIL_INTERNAL_SUFFIXES               default                  internal domain suffixes never sent to providers
 //	VIGIL_ENRICH_CONCURRENCY              16                       provider lookups in flight per batch
-//	VIGIL_ENRICH_L1_SIZE                  10000                    in-process cache entries (~2.5 KB each with the four HTTP providers; Redis is L2)
+//	VIGIL_ENRICH_L1_SIZE                  2000                     in-process cache entries, one per provider and indicator (~2.5 KB each with the four HTTP providers; Redis is L2)
 //	VIGIL_ENRICH_L1_TTL                   10m                      longest an entry stays in the in-process cache (its own TTL still applies)
 //	VIGIL_ENRICH_RECORD_CACHE_SIZE        20000                    indicators whose encoded results are reused for their next observations (0 = off; ~1 KB each; lives at most L1_TTL)
 //	VIGIL_ENRICH_LOCK_TTL                 60s                      cross-replica fill lock lifetime; must exceed RETRY_MAX_ELAPSED + the longest provider TIMEOUT
@@ -231,7 +231,7 @@ func Load(e *envconf.Env) (Config, error) {
 		RecordCacheSize:   e.Int("VIGIL_ENRICH_RECORD_CACHE_SIZE", 20_000),
 		NetworkPreference: e.List("VIGIL_ENRICH_NETWORK_PREFERENCE", []string{criminalip.Name, offline.Name}),
 		Cache: cache.Config{
-			L1Size:  e.Int("VIGIL_ENRICH_L1_SIZE", 10_000),
+			L1Size:  e.Int("VIGIL_ENRICH_L1_SIZE", 2_000),
 			L1TTL:   e.Duration("VIGIL_ENRICH_L1_TTL", 10*time.Minute),
 			LockTTL: e.Duration("VIGIL_ENRICH_LOCK_TTL", 60*time.Second),
 		},

@@ -728,22 +728,16 @@ func (e *Enricher) ReusableUntil(results []events.ProviderResult) (time.Time, bo
 	return until, true
 }
 
-// Reused records the metrics of n enrichments served with reused results at now, as a cache lookup would
-// have: a hit (or negative hit) per provider answer and the answer's age at use.
-func (e *Enricher) Reused(results []events.ProviderResult, n int64, now time.Time) {
-	for i := range results {
-		r := &results[i]
-		switch r.Status {
-		case events.StatusOK:
-			e.m.CacheResult(r.Provider, cacheResultNames[cacheHit], n)
-		case events.StatusNotFound:
-			e.m.CacheResult(r.Provider, cacheResultNames[cacheNegative], n)
-		default:
-			continue
-		}
-		age := now.Sub(r.FetchedAt)
-		for range n {
-			e.m.Age(r.Provider, age)
-		}
+// Reused counts n results of status served again without a cache lookup (see ReusableUntil) as the cache
+// lookups they replace: hits for answers with data, negative hits for not-found; skips are not lookups.
+func (e *Enricher) Reused(provider, status string, n int64) {
+	switch status {
+	case events.StatusOK:
+		e.m.CacheResult(provider, cacheResultNames[cacheHit], n)
+	case events.StatusNotFound:
+		e.m.CacheResult(provider, cacheResultNames[cacheNegative], n)
 	}
 }
+
+// ReusedAge records the age at use of an answer served again.
+func (e *Enricher) ReusedAge(provider string, age time.Duration) { e.m.Age(provider, age) }

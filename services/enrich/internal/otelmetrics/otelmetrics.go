@@ -251,6 +251,21 @@ func (m *Metrics) Enriched(ctx context.Context, ens []events.Enrichment) {
 	}
 }
 
+// EnrichedRepeats counts n results of provider with status, in emitted enrichments whose exposure country is
+// country (records the enrich stage served from its record cache), as Enriched counts them one by one.
+func (m *Metrics) EnrichedRepeats(ctx context.Context, provider, status, country string, n int64) {
+	if n <= 0 {
+		return
+	}
+	m.results.Add(ctx, n, m.attrs(provider, "status", status))
+	if status == events.StatusNotFound {
+		if country == "" {
+			country = CountryUnknown
+		}
+		m.gaps.Add(ctx, n, m.attrs(provider, "country", country))
+	}
+}
+
 // CacheCounts are a provider's cache lookups since start, by result.
 type CacheCounts struct {
 	Hit      int64 `json:"hit"`

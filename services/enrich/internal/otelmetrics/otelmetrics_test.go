@@ -93,6 +93,10 @@ func TestExportedNamesAndValues(t *testing.T) {
 		},
 		Exposure: events.Exposure{Country: "DE"},
 	}, {Results: []events.ProviderResult{{Provider: "internetdb", Status: events.StatusNotFound}}}})
+	// record-cache repeats add to the same series
+	m.EnrichedRepeats(t.Context(), "criminalip", events.StatusOK, "", 5)
+	m.EnrichedRepeats(t.Context(), "greynoise", events.StatusNotFound, "DE", 3)
+	m.EnrichedRepeats(t.Context(), "greynoise", events.StatusNotFound, "", 0)
 	tests := []struct {
 		name   string
 		labels map[string]string
@@ -107,10 +111,11 @@ func TestExportedNamesAndValues(t *testing.T) {
 		{"vigil_enrich_breaker_state", map[string]string{"provider": "internetdb"}, BreakerHalfOpen},
 		{"vigil_enrich_age_seconds", map[string]string{"provider": "internetdb"}, 1},
 		{"vigil_enrich_provider_results_total", map[string]string{"provider": "internetdb", "status": "not_found"}, 2},
-		{"vigil_enrich_provider_results_total", map[string]string{"provider": "criminalip", "status": "ok"}, 1},
+		{"vigil_enrich_provider_results_total", map[string]string{"provider": "criminalip", "status": "ok"}, 6},
+		{"vigil_enrich_provider_results_total", map[string]string{"provider": "greynoise", "status": "not_found"}, 4},
 		{"vigil_enrich_coverage_gaps_total", map[string]string{"provider": "internetdb", "country": "DE"}, 1},
 		{"vigil_enrich_coverage_gaps_total", map[string]string{"provider": "internetdb", "country": CountryUnknown}, 1},
-		{"vigil_enrich_coverage_gaps_total", map[string]string{"provider": "greynoise", "country": "DE"}, 1},
+		{"vigil_enrich_coverage_gaps_total", map[string]string{"provider": "greynoise", "country": "DE"}, 4},
 	}
 	for _, tt := range tests {
 		got, ok := sample(t, reg, tt.name, tt.labels)

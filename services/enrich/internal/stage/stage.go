@@ -13,10 +13,12 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -48,17 +50,21 @@ type Reuser interface {
 	ReuseKey(o *events.Observation) string
 	// ReusableUntil reports until when results may be reused (zero: no answer limits it), or false.
 	ReusableUntil(results []events.ProviderResult) (time.Time, bool)
-	// Reused records the metrics of n enrichments served with reused results.
-	Reused(results []events.ProviderResult, n int64, now time.Time)
+	// Reused counts n provider results of status served from the record cache (as cache hits).
+	Reused(provider, status string, n int64)
+	// ReusedAge records the age of a reused answer at use.
+	ReusedAge(provider string, age time.Duration)
 }
 
 // Recorder is told about the Enrichments the handler returns, once per batch (*otelmetrics.Metrics counts
 // results and coverage gaps). It is called before the runner produces the outputs, so a batch that is later
-// re-delivered (failed produce, pause) is counted again. It must not block nor keep ens. For a record served
-// from the record cache the Enrichment holds the observation, the results' provider, status and fetch
-// time, and the exposure's country only (what the counts need).
+// re-delivered (failed produce, pause) is counted again. It must not block nor keep what it is given.
 type Recorder interface {
+	// Enriched counts enrichments the enricher produced.
 	Enriched(ctx context.Context, ens []events.Enrichment)
+	// EnrichedRepeats counts n results of provider with status in enrichments served from the record
+	// cache, whose exposure country is country; called once per distinct triple and batch.
+	EnrichedRepeats(ctx context.Context, provider, status, country string, n int64)
 }
 
 var (
@@ -83,10 +89,46 @@ type Config struct {
 
 // reuseEntry is one indicator's encoded results in the record cache.
 type reuseEntry struct {
-	tail    []byte                  // events.AppendEnrichmentTail of results and exposure
-	until   time.Time               // served while now is before it (zero: until the entry's TTL)
-	results []events.ProviderResult // provider, status and fetch time (no fields), for metrics
-	country string                  // exposure country, for the coverage metric
+	tail    []byte        // events.AppendEnrichmentTail of results and exposure
+	until   time.Time     // served while now is before it (zero: until the entry's TTL)
+	results []reuseResult // per provider, for the metrics
+	country string        // exposure country, for the coverage metric
+}
+
+// reuseResult is what the metrics need of one provider result: provider and status (the enricher's and
+// events' constant strings) and fetch time.
+type reuseResult struct {
+	provider, status string
+	fetched          int64 // unix nanoseconds; 0 for none
+}
+
+// repeatCounts sums a batch's record-cache results per provider, status and country, so the metrics see one
+// call per distinct triple rather than one per record (a batch has a few dozen triples).
+type repeatCounts []repeatCount
+
+type repeatCount struct {
+	provider, status, country string
+	n                         int64
+}
+
+func (c *repeatCounts) add(e *reuseEntry) {
+	for _, r := range e.results {
+		country := ""
+		if r.status == events.StatusNotFound {
+			country = e.country // only coverage gaps are counted by country
+		}
+		found := false
+		for i := range *c {
+			if x := &(*c)[i]; x.provider == r.provider && x.status == r.status && x.country == country {
+				x.n++
+				found = true
+				break
+			}
+		}
+		if !found {
+			*c = append(*c, repeatCount{r.provider, r.status, country, 1})
+		}
+	}
 }
 
 // Handler implements stream.BatchHandler. Handle is called from one goroutine at a time.
@@ -99,6 +141,8 @@ type Handler struct {
 	rec    Recorder
 	log    *slog.Logger
 	now    func() time.Time
+
+	scratch []byte // tail encoding buffer (Handle runs on one goroutine at a time)
 }
 
 var _ stream.BatchHandler = (*Handler)(nil)
@@ -136,13 +180,9 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	res := make([]stream.Result, len(recs))
 	obs := make([]events.Observation, 0, len(recs))
 	todo := make([]pending, 0, len(recs)) // todo[j] is obs[j]
-	var served []events.Enrichment        // for the recorder: records answered from the record cache
 	now := h.now()
-	type hitCount struct {
-		e *reuseEntry
-		n int64
-	}
-	var hits map[string]*hitCount
+	var counts repeatCounts
+	var used map[*reuseEntry]bool // entries served in this batch, for the age metric
 	for i, r := range recs {
 		o, body, err := h.serde.DecodeObservationBody(ctx, r.Value)
 		if err != nil {
@@ -159,30 +199,33 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			p.key = h.reuser.ReuseKey(&o)
 			if e, ok := h.reuse.Get(p.key); ok && body != nil && (e.until.IsZero() || now.Before(e.until)) {
 				h.emit(res, recs, i, h.serde.EncodeEnrichmentSpliced(body, e.tail, now), &o)
-				if hits == nil {
-					hits = make(map[string]*hitCount)
+				counts.add(e)
+				if used == nil {
+					used = make(map[*reuseEntry]bool)
 				}
-				if hc, ok := hits[p.key]; ok {
-					hc.n++
-				} else {
-					hits[p.key] = &hitCount{e: e, n: 1}
-				}
-				if h.rec != nil {
-					served = append(served, events.Enrichment{Observation: o, Results: e.results, Exposure: events.Exposure{Country: e.country}, EnrichedAt: now})
-				}
+				used[e] = true
 				continue
 			}
 		}
 		obs = append(obs, o)
 		todo = append(todo, p)
 	}
-	for _, hc := range hits {
-		h.reuser.Reused(hc.e.results, hc.n, now)
+	for _, c := range counts {
+		h.reuser.Reused(c.provider, c.status, c.n)
+		if h.rec != nil {
+			h.rec.EnrichedRepeats(ctx, c.provider, c.status, c.country, c.n)
+		}
+	}
+	// The age of an answer at use is sampled once per indicator and batch (not per record): the
+	// histogram shows how old the answers being served are without one observation per record.
+	for e := range used {
+		for _, r := range e.results {
+			if r.fetched != 0 {
+				h.reuser.ReusedAge(r.provider, now.Sub(time.Unix(0, r.fetched)))
+			}
+		}
 	}
 	if len(obs) == 0 {
-		if h.rec != nil && len(served) > 0 {
-			h.rec.Enriched(ctx, served)
-		}
 		return res, nil
 	}
 	ens, sorted, err := h.enr.EnrichBatchSorted(ctx, obs)
@@ -235,9 +278,6 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 		if !encErr {
 			emitted = ens
 		}
-		if len(served) > 0 {
-			emitted = append(served, emitted...)
-		}
 		h.rec.Enriched(ctx, emitted)
 	}
 	return res, nil
@@ -255,16 +295,32 @@ func (h *Handler) emit(res []stream.Result, recs []*kgo.Record, i int, val []byt
 // store encodes an enrichment's tail and keeps it in the record cache when its results may be reused. It
 // returns the tail either way.
 func (h *Handler) store(key string, en *events.Enrichment, sorted []events.SortedFields) []byte {
-	tail := events.AppendEnrichmentTail(nil, en.Results, sorted, &en.Exposure)
+	h.scratch = events.AppendEnrichmentTail(h.scratch[:0], en.Results, sorted, &en.Exposure)
+	tail := bytes.Clone(h.scratch) // exact size: the entry lives long
 	until, ok := h.reuser.ReusableUntil(en.Results)
 	if !ok || (!until.IsZero() && !en.EnrichedAt.Before(until)) {
 		h.reuse.Remove(key)
 		return tail
 	}
-	rs := make([]events.ProviderResult, len(en.Results))
+	// Own copies of strings only: a decoded cache entry's strings may share one buffer with all of its
+	// fields, which the entry would otherwise keep alive.
+	rs := make([]reuseResult, len(en.Results))
 	for i, r := range en.Results {
-		rs[i] = events.ProviderResult{Provider: r.Provider, Status: r.Status, FetchedAt: r.FetchedAt}
+		rs[i] = reuseResult{provider: r.Provider, status: statusString(r.Status)}
+		if !r.FetchedAt.IsZero() {
+			rs[i].fetched = r.FetchedAt.UnixNano()
+		}
 	}
-	h.reuse.Add(key, &reuseEntry{tail: tail, until: until, results: rs, country: en.Exposure.Country})
+	h.reuse.Add(key, &reuseEntry{tail: tail, until: until, results: rs, country: strings.Clone(en.Exposure.Country)})
 	return tail
+}
+
+// statusString returns the constant for a result status (no reference to the decoded record's memory).
+func statusString(s string) string {
+	for _, c := range [...]string{events.StatusOK, events.StatusNotFound, events.StatusSkipped} {
+		if s == c {
+			return c
+		}
+	}
+	return strings.Clone(s)
 }

@@ -70,6 +70,16 @@ func (r *recorder) Enriched(_ context.Context, ens []events.Enrichment) {
 	r.mu.Unlock()
 }
 
+// EnrichedRepeats counts the records of the first provider's results (one result per record each).
+func (r *recorder) EnrichedRepeats(_ context.Context, provider, _, _ string, n int64) {
+	if provider != "cip" {
+		return
+	}
+	r.mu.Lock()
+	r.n += int(n)
+	r.mu.Unlock()
+}
+
 func testSerde(t testing.TB) *events.Serde {
 	t.Helper()
 	s, err := events.NewSerde()
