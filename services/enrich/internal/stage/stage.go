@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,14 +217,25 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			h.rec.EnrichedRepeats(ctx, c.provider, c.status, c.country, c.n)
 		}
 	}
-	// The age of an answer at use is sampled once per indicator and batch (not per record): the
-	// histogram shows how old the answers being served are without one observation per record.
+	// Age at use: per provider and batch, the oldest answer served from the record cache (one
+	// observation, not one per record: the histogram tracks how stale what is served gets).
+	var oldest []reuseResult
 	for e := range used {
 		for _, r := range e.results {
-			if r.fetched != 0 {
-				h.reuser.ReusedAge(r.provider, now.Sub(time.Unix(0, r.fetched)))
+			if r.fetched == 0 {
+				continue
+			}
+			i := slices.IndexFunc(oldest, func(o reuseResult) bool { return o.provider == r.provider })
+			switch {
+			case i < 0:
+				oldest = append(oldest, r)
+			case r.fetched < oldest[i].fetched:
+				oldest[i] = r
 			}
 		}
+	}
+	for _, r := range oldest {
+		h.reuser.ReusedAge(r.provider, now.Sub(time.Unix(0, r.fetched)))
 	}
 	if len(obs) == 0 {
 		return res, nil
