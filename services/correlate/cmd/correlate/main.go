@@ -122,6 +122,16 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 	}
 	// The stage watches produce acknowledgements to ack published verdicts (see package stage).
 	rcfg.ExtraOpts = append(rcfg.ExtraOpts, kgo.WithHooks(st))
+	if rs, ok := store.(*state.Redis); ok {
+		// The owner-side state cache is valid only while this replica owns the partitions.
+		prev := rcfg.OnRevoke
+		rcfg.OnRevoke = func(ctx context.Context, revoked map[string][]int32) {
+			rs.Forget()
+			if prev != nil {
+				prev(ctx, revoked)
+			}
+		}
+	}
 	r, err := stream.NewRunner(rcfg, st, deps.Serde, log)
 	if err != nil {
 		return err

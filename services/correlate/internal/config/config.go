@@ -16,12 +16,14 @@
 //	VIGIL_CORRELATE_WINDOW_LONG      168h                    long window (hour buckets, >= medium, <= 720h)
 //	VIGIL_CORRELATE_SEEN_TTL         long + 24h              how long a source offset is remembered for replay dedupe (minimum long + 24h)
 //	VIGIL_CORRELATE_STATE_TTL        long + 168h             state of an indicator unseen this long expires
+//	VIGIL_CORRELATE_LOCAL_STATES     20000                   indicator states the partition owner keeps in process to update Redis with plain commands instead of a script (not on Redis Cluster; 0 = script always)
 package config
 
 import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,8 +63,9 @@ func Load(e *envconf.Env) (Config, error) {
 				Medium: e.Duration("VIGIL_CORRELATE_WINDOW_MEDIUM", 24*time.Hour),
 				Long:   e.Duration("VIGIL_CORRELATE_WINDOW_LONG", 7*24*time.Hour),
 			},
-			SeenTTL:  e.Duration("VIGIL_CORRELATE_SEEN_TTL", 0),
-			StateTTL: e.Duration("VIGIL_CORRELATE_STATE_TTL", 0),
+			SeenTTL:     e.Duration("VIGIL_CORRELATE_SEEN_TTL", 0),
+			StateTTL:    e.Duration("VIGIL_CORRELATE_STATE_TTL", 0),
+			LocalStates: e.Int("VIGIL_CORRELATE_LOCAL_STATES", 20_000),
 		},
 	}
 	topics := map[string]string{"VIGIL_TOPIC_ENRICHED": c.InTopic, "VIGIL_TOPIC_FEEDBACK": c.FeedbackTopic, "VIGIL_TOPIC_VERDICTS": c.OutTopic}
@@ -98,6 +101,9 @@ func Load(e *envconf.Env) (Config, error) {
 		if err := c.State.Validate(); err != nil {
 			e.Fail("VIGIL_CORRELATE_WINDOW_LONG", w.Long.String(), err.Error())
 		}
+	}
+	if c.State.LocalStates < 0 {
+		e.Fail("VIGIL_CORRELATE_LOCAL_STATES", strconv.Itoa(c.State.LocalStates), "must not be negative")
 	}
 	if long := c.State.Windows.Long; c.State.StateTTL != 0 && c.State.StateTTL < long {
 		e.Fail("VIGIL_CORRELATE_STATE_TTL", c.State.StateTTL.String(), "must be at least VIGIL_CORRELATE_WINDOW_LONG")

@@ -247,6 +247,7 @@ var stateFields = [...]any{"count", "first", "last", "obs", "sev", "a:allowed", 
 type Redis struct {
 	client redis.UniversalClient
 	cfg    Config
+	local  *localCache // owner-side states (redis_local.go); nil: script path only
 }
 
 var _ Store = (*Redis)(nil)
@@ -260,7 +261,11 @@ func NewRedis(ctx context.Context, client redis.UniversalClient, cfg Config) (*R
 	if err := loadScripts(ctx, client); err != nil {
 		return nil, err
 	}
-	return &Redis{client: client, cfg: cfg}, nil
+	r := &Redis{client: client, cfg: cfg}
+	if _, cluster := client.(*redis.ClusterClient); !cluster && cfg.LocalStates > 0 {
+		r.local = newLocalCache(cfg.LocalStates)
+	}
+	return r, nil
 }
 
 func loadScripts(ctx context.Context, client redis.UniversalClient) error {
@@ -287,6 +292,7 @@ func (r *Redis) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary
 		return nil, nil
 	}
 	g := groupBatch(batch)
+	r.forgetKeys(g.keys) // the script changes them
 	res, err := r.exec(ctx, nil, batch, g, false)
 	if err != nil {
 		return nil, fmt.Errorf("apply sightings: %w", err)
@@ -307,10 +313,21 @@ func (r *Redis) ApplyBatch(ctx context.Context, published []LastVerdict, batch [
 		return Batch{}, r.SavePublished(ctx, published)
 	}
 	g := groupBatch(batch)
+	if r.local != nil {
+		b, err := r.applyLocal(ctx, published, batch, g)
+		switch {
+		case err == nil:
+			return b, nil
+		case !errors.Is(err, errScriptPath):
+			return Batch{}, fmt.Errorf("apply batch: %w", err)
+		}
+		r.forgetKeys(g.keys) // a layout the script handles: it owns these states now
+	}
 	res, err := r.exec(ctx, published, batch, g, true)
 	if err != nil {
 		return Batch{}, fmt.Errorf("apply batch: %w", err)
 	}
+	r.noteVerdicts(published)
 	b := Batch{Keys: g.keys, Last: make([]int, len(g.keys)), Summaries: res.sums, Priors: res.priors}
 	for k := range g.keys {
 		b.Last[k] = g.order[g.start[k+1]-1]
@@ -648,9 +665,19 @@ func (r *Redis) saveVerdicts(ctx context.Context, vs []LastVerdict, count bool) 
 	pipe := r.client.Pipeline()
 	r.addSaveVerdicts(ctx, pipe, vs, count)
 	if _, err := pipe.Exec(ctx); err != nil {
+		r.forgetKeys(verdictKeys(vs))
 		return fmt.Errorf("save verdicts: %w", err)
 	}
+	r.noteVerdicts(vs)
 	return nil
+}
+
+func verdictKeys(vs []LastVerdict) []string {
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = v.Key
+	}
+	return keys
 }
 
 // addSaveVerdicts queues the writes of saveVerdicts on pipe.

@@ -243,10 +243,22 @@ var diffRuns atomic.Int64
 // than the windows) to Redis and to Memory, alternating Apply and
 // ApplyBatch, and requires the same summaries and priors: the cached window
 // sums of the Redis script must equal a full recount.
-func TestRedisMatchesMemory(t *testing.T) {
+func TestRedisMatchesMemory(t *testing.T) { diffAgainstMemory(t, 0, false) }
+
+// TestRedisLocalMatchesMemory runs the same differential test on the
+// owner-side path (redis_local.go): every round through ApplyBatch, so
+// states stay cached across rounds, and alternating with the script path
+// (Apply), which hands states back and forth between the two.
+func TestRedisLocalMatchesMemory(t *testing.T) {
+	t.Run("cached", func(t *testing.T) { diffAgainstMemory(t, 1000, true) })
+	t.Run("alternating", func(t *testing.T) { diffAgainstMemory(t, 1000, false) })
+	t.Run("evicting", func(t *testing.T) { diffAgainstMemory(t, 2, true) })
+}
+
+func diffAgainstMemory(t *testing.T, local int, batchOnly bool) {
 	clk := &fakeClock{}
 	clk.Set(time.Date(2026, 5, 4, 10, 59, 30, 0, time.UTC))
-	rs, err := NewRedis(t.Context(), redisClient(t), Config{Now: clk.Now})
+	rs, err := NewRedis(t.Context(), redisClient(t), Config{Now: clk.Now, LocalStates: local})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +299,7 @@ func TestRedisMatchesMemory(t *testing.T) {
 			batch[i] = e
 			sent = append(sent, e)
 		}
-		if round%2 == 0 {
+		if round%2 == 0 && !batchOnly {
 			got, err := rs.Apply(t.Context(), batch)
 			if err != nil {
 				t.Fatal(err)
@@ -488,5 +500,162 @@ func TestRedisHighWaterMark(t *testing.T) {
 		if sums[0].Count != st.want {
 			t.Errorf("%s: count = %d, want %d", st.name, sums[0].Count, st.want)
 		}
+	}
+}
+
+// batchApplier drives the owner-side path through the contract: Apply is
+// one ApplyBatch per record, so each record's summary is the one after it.
+type batchApplier struct{ *Redis }
+
+func (b batchApplier) Apply(ctx context.Context, batch []events.Enrichment) ([]Summary, error) {
+	out := make([]Summary, len(batch))
+	for i := range batch {
+		res, err := b.ApplyBatch(ctx, nil, batch[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res.Summaries[0]
+	}
+	return out, nil
+}
+
+func TestRedisLocalContract(t *testing.T) {
+	// its own database: the contract's indicators are unique per process,
+	// and TestRedisContract writes the same ones
+	c := redis.NewClient(&redis.Options{Addr: redisClient(t).(*redis.Client).Options().Addr, DB: 6})
+	t.Cleanup(func() { _ = c.Close() })
+	runContract(t, func(t *testing.T, now func() time.Time) Store {
+		s, err := NewRedis(t.Context(), c, Config{Now: now, LocalStates: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.local == nil {
+			t.Fatal("owner-side path not enabled")
+		}
+		return batchApplier{s}
+	})
+}
+
+// TestRedisLocalHighWaterMark is TestRedisHighWaterMark's replay sequence on
+// the owner-side path, including a state from before the marks.
+func TestRedisLocalHighWaterMark(t *testing.T) {
+	c := redisClient(t)
+	clk := &fakeClock{}
+	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
+	clk.Set(t0)
+	s, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ba := batchApplier{s}
+	topic := fmt.Sprintf("raw.lhwm.%d", runID)
+	mk := func(ip string, topic string, part int32, off int64) events.Enrichment {
+		e := rec(ip, off, t0, events.ActionBlocked, "10.0.0.1", 1)
+		e.Observation.Producer.Topic, e.Observation.Producer.Partition = topic, part
+		return e
+	}
+	a, b := uniq(8101), uniq(8102)
+	steps := []struct {
+		name  string
+		batch []events.Enrichment
+		want  map[string]int64
+	}{
+		{"first", []events.Enrichment{mk(a, topic, 0, 10), mk(a, topic, 0, 11), mk(b, topic, 0, 11)}, map[string]int64{a: 2, b: 1}},
+		{"batch replayed", []events.Enrichment{mk(a, topic, 0, 10), mk(a, topic, 0, 11), mk(b, topic, 0, 11)}, map[string]int64{a: 2, b: 1}},
+		{"replay then new", []events.Enrichment{mk(a, topic, 0, 11), mk(a, topic, 0, 12), mk(a, topic, 0, 10)}, map[string]int64{a: 3}},
+		{"own mark per partition", []events.Enrichment{mk(a, topic, 1, 2), mk(a, topic, 1, 3)}, map[string]int64{a: 5}},
+		{"old offsets of partition 1", []events.Enrichment{mk(a, topic, 1, 1), mk(a, topic, 1, 3)}, map[string]int64{a: 5}},
+	}
+	for i, st := range steps {
+		if i == 3 {
+			s.Forget() // a rebalance: the state is read back from Redis
+		}
+		sums, err := ba.Apply(t.Context(), st.batch)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		last := map[string]int64{}
+		for i, e := range st.batch {
+			last[e.Observation.Indicator.Value] = sums[i].Count
+		}
+		for ip, want := range st.want {
+			if last[ip] != want {
+				t.Errorf("%s: count of %s = %d, want %d", st.name, ip, last[ip], want)
+			}
+		}
+	}
+	// a batch in one ApplyBatch: a repeat inside it counts once
+	res, err := s.ApplyBatch(t.Context(), nil, []events.Enrichment{mk(a, topic, 0, 13), mk(a, topic, 0, 13), mk(a, topic, 0, 14)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summaries[0].Count != 7 {
+		t.Errorf("repeat inside a batch: count %d, want 7", res.Summaries[0].Count)
+	}
+
+	ctx := t.Context()
+	ip := uniq(8103)
+	base := tag("ipv4:" + ip)
+	old := fmt.Sprintf("raw.lhwm.old.%d", runID)
+	c.HSet(ctx, base+":h", "count", 1, "a:blocked", 1, "d:inbound", 1, "first", t0.Add(-replayAge).UnixMilli(),
+		"last", t0.Add(-replayAge).UnixMilli(), "obs", t0.UnixMilli(), "sev", 1, "v2", 1)
+	c.Set(ctx, base+":seen:"+old+":0:7", "1", time.Hour)
+	c.PExpire(ctx, base+":h", time.Hour)
+	for _, st := range []struct {
+		name string
+		off  int64
+		want int64
+	}{{"replay of a marked record", 7, 1}, {"unmarked record", 8, 2}, {"replay below the mark", 7, 2}, {"replay at the mark", 8, 2}} {
+		sums, err := ba.Apply(ctx, []events.Enrichment{mk(ip, old, 0, st.off)})
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if sums[0].Count != st.want {
+			t.Errorf("%s: count = %d, want %d", st.name, sums[0].Count, st.want)
+		}
+	}
+}
+
+// TestRedisLocalForget: two replicas write one indicator in turn (a
+// partition moving between them). Each must Forget when it loses the
+// partition; after that it reads the other's counts back.
+func TestRedisLocalForget(t *testing.T) {
+	c := redisClient(t)
+	clk := &fakeClock{}
+	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
+	clk.Set(t0)
+	a, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := uniq(8201)
+	topic := fmt.Sprintf("raw.forget.%d", runID)
+	mk := func(off int64) []events.Enrichment {
+		e := rec(ip, off, t0, events.ActionAllowed, "10.0.0.1", 1)
+		e.Observation.Producer.Topic = topic
+		return []events.Enrichment{e}
+	}
+	step := func(s *Redis, off, want int64) {
+		t.Helper()
+		res, err := s.ApplyBatch(t.Context(), nil, mk(off))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Summaries[0].Count; got != want {
+			t.Fatalf("offset %d: count %d, want %d", off, got, want)
+		}
+	}
+	step(a, 1, 1)
+	a.Forget()
+	step(b, 2, 2)
+	step(b, 3, 3)
+	b.Forget()
+	step(a, 4, 4) // without the Forget above, a would still believe 1
+	if v := c.HGet(t.Context(), tag("ipv4:"+ip)+":h", "count").Val(); v != "4" {
+		t.Fatalf("stored count %q, want 4", v)
 	}
 }

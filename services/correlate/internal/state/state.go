@@ -131,6 +131,10 @@ type Config struct {
 	StateTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LocalStates is how many indicator states the Redis store keeps in
+	// process to apply sightings without a script (redis_local.go; not on
+	// Redis Cluster). 0 keeps every update in the script.
+	LocalStates int
 }
 
 // Validate reports whether the windows are usable (after defaults), without

@@ -1,0 +1,565 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigilsec/vigil/pkg/events"
+)
+
+// Owner-side state: the arithmetic of applyScript done in Go.
+//
+// An indicator's records all reach one correlate replica (its partition's
+// owner), so the owner can keep the indicator's state hash in process and
+// compute the new counters itself. Redis then only stores: per poll, one
+// MULTI/EXEC transaction writes every changed indicator's whole state image
+// (HSET of all its fields, HDEL of pruned buckets, PFADD of its assets) and
+// reads the distinct-asset counts back (PFCOUNT), so each record costs a
+// few native commands instead of a script's interpretation. An indicator
+// not in the local cache is read first (HGETALL of its state, HMGET of its
+// last verdict): a second round trip, only for the batch's new indicators.
+//
+// The layout and its meaning are applyScript's (the same fields, marks and
+// window caches), so replicas running the script path (Redis Cluster) and
+// this path read each other's state. Replay safety is unchanged: a record
+// is applied only when its raw offset is above its partition's mark, and
+// the mark moves in the same transaction as the counters.
+//
+// The cache is only valid while this replica owns the indicator's
+// partition: [Redis.Forget] drops it, and correlate calls it whenever
+// partitions are revoked or lost. Entries also expire after an hour
+// without use, and every entry a failed transaction touched is dropped, so
+// the next batch reads it again. A state written before the version marker
+// (v2) or any other unexpected layout makes the batch take the script path.
+
+// localTTL bounds how long an indicator's state is trusted without use;
+// far below the state's Redis TTL (StateTTL >= 8 days).
+const localTTL = time.Hour
+
+// lfield is a named counter of the state hash (a:<action>, d:<direction>)
+// or a high-water mark (o:<topic>:<partition>).
+type lfield struct {
+	name string
+	v    int64
+}
+
+// lbucket is a minute or hour bucket.
+type lbucket struct{ k, v int64 }
+
+// lstate is one indicator's state hash as this replica last wrote or read it.
+type lstate struct {
+	count, first, last, obs, sev int64
+	ex                           int64 // minute of the last TTL refresh (0: none)
+	as                           int64 // distinct assets (HyperLogLog count)
+	asKnown                      bool
+	counters                     []lfield // a:<action> and d:<direction>
+	marks                        []lfield // o:<topic>:<partition> -> highest raw offset applied
+	mins, hours                  []lbucket
+	// legacy: loaded with sightings, so a partition without a mark may have
+	// seen markers of the layout before the marks.
+	legacy     bool
+	verdict    LastVerdict
+	hasVerdict bool
+}
+
+func findFieldBytes(fs []lfield, name []byte) int {
+	for i := range fs {
+		if fs[i].name == string(name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// actionField and directionField name the counter fields, without an
+// allocation for the usual values.
+func actionField(a string) string {
+	switch a {
+	case events.ActionAllowed:
+		return "a:" + events.ActionAllowed
+	case events.ActionBlocked:
+		return "a:" + events.ActionBlocked
+	case events.ActionAlerted:
+		return "a:" + events.ActionAlerted
+	}
+	return "a:" + a
+}
+
+func directionField(d string) string {
+	switch d {
+	case "", events.DirectionUnknown:
+		return "d:" + events.DirectionUnknown
+	case events.DirectionInbound:
+		return "d:" + events.DirectionInbound
+	case events.DirectionOutbound:
+		return "d:" + events.DirectionOutbound
+	}
+	return "d:" + d
+}
+
+func findField(fs []lfield, name string) int {
+	for i := range fs {
+		if fs[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func addBucket(bs []lbucket, k, n int64) []lbucket {
+	for i := range bs {
+		if bs[i].k == k {
+			bs[i].v += n
+			return bs
+		}
+	}
+	return append(bs, lbucket{k, n})
+}
+
+// localCache holds the owner-side states; safe for concurrent use.
+type localCache struct {
+	mu  sync.Mutex
+	lru *expirable.LRU[string, *lstate]
+}
+
+func newLocalCache(size int) *localCache {
+	return &localCache{lru: expirable.NewLRU[string, *lstate](size, nil, localTTL)}
+}
+
+// Forget drops every indicator state this replica keeps in process (see
+// Config.LocalStates). Call it when partitions are revoked or lost: another
+// replica may write those indicators from now on.
+func (r *Redis) Forget() {
+	if r.local != nil {
+		r.local.lru.Purge()
+	}
+}
+
+// forgetKeys drops the local states of keys.
+func (r *Redis) forgetKeys(keys []string) {
+	if r.local == nil {
+		return
+	}
+	for _, k := range keys {
+		r.local.lru.Remove(k)
+	}
+}
+
+// noteVerdicts updates the last verdicts of cached states after they were
+// stored in Redis.
+func (r *Redis) noteVerdicts(vs []LastVerdict) {
+	if r.local == nil {
+		return
+	}
+	for _, v := range vs {
+		if st, ok := r.local.lru.Peek(v.Key); ok {
+			st.verdict, st.hasVerdict = v, true
+		}
+	}
+}
+
+// errScriptPath makes applyLocal hand the batch to the script path.
+var errScriptPath = fmt.Errorf("state layout needs the script path")
+
+// applyLocal is ApplyBatch on owner-side state (see above). It returns
+// errScriptPath, having changed nothing, when the script path must run.
+func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch []events.Enrichment, g grouping) (Batch, error) {
+	r.local.mu.Lock()
+	defer r.local.mu.Unlock()
+	now := r.cfg.Now()
+	states := make([]*lstate, len(g.keys))
+	var missing []int
+	for k, key := range g.keys {
+		if st, ok := r.local.lru.Get(key); ok {
+			states[k] = st
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	// Records whose partition has no mark on a state that may hold seen
+	// markers of the previous layout: their markers are read in the first
+	// round trip (states read now are checked as if they were such states).
+	type legacyCheck struct {
+		rec int
+		cmd *redis.IntCmd
+	}
+	var checks []legacyCheck
+	legacyDup := map[int]bool{}
+	if len(missing) > 0 || r.anyLegacy(states, batch, g) {
+		pipe := r.client.Pipeline()
+		hashes := make([]*redis.MapStringStringCmd, len(missing))
+		verdicts := make([]*redis.SliceCmd, len(missing))
+		for j, k := range missing {
+			base := tag(g.keys[k])
+			hashes[j] = pipe.HGetAll(ctx, base+":h")
+			verdicts[j] = pipe.HMGet(ctx, base+":v", "priority", "level", "action", "decided_at", "emitted_at", "sightings", "assets")
+		}
+		for k, key := range g.keys {
+			st := states[k]
+			for _, i := range g.order[g.start[k]:g.start[k+1]] {
+				o := &batch[i].Observation
+				if st != nil && (!st.legacy || findField(st.marks, markName(o)) >= 0) {
+					continue
+				}
+				checks = append(checks, legacyCheck{i, pipe.Exists(ctx, tag(key)+":seen:"+seenID(*o))})
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return Batch{}, err
+		}
+		for j, k := range missing {
+			st, ok := parseState(hashes[j].Val())
+			if !ok {
+				return Batch{}, errScriptPath
+			}
+			st.verdict, st.hasVerdict = parseVerdictFields(g.keys[k], verdicts[j].Val())
+			states[k] = st
+		}
+		for _, c := range checks {
+			legacyDup[c.rec] = c.cmd.Val() == 1
+		}
+	}
+
+	w := r.cfg.Windows
+	nowMs := now.UnixMilli()
+	nowMin, nowHour := nowMs/60000, nowMs/3600000
+	shortFrom := nowMin - int64(w.Short/time.Minute) + 1
+	medFrom := nowHour - int64(w.Medium/time.Hour) + 1
+	longFrom := nowHour - int64(w.Long/time.Hour) + 1
+
+	// Published verdicts first: the priors below include them.
+	for _, v := range published {
+		if st, ok := r.local.lru.Peek(v.Key); ok {
+			st.verdict, st.hasVerdict = v, true
+		}
+	}
+	for k, key := range g.keys {
+		if st := states[k]; st != nil {
+			for _, v := range published {
+				if v.Key == key {
+					st.verdict, st.hasVerdict = v, true
+				}
+			}
+		}
+	}
+
+	pipe := r.client.TxPipeline()
+	r.addSaveVerdicts(ctx, pipe, published, true)
+	counts := make([]*redis.IntCmd, len(g.keys))
+	var buf []byte
+	for k, key := range g.keys {
+		st := states[k]
+		created := st.count == 0
+		fresh := false
+		var assets []any
+		for _, i := range g.order[g.start[k]:g.start[k+1]] {
+			e := &batch[i]
+			o := &e.Observation
+			buf = appendMarkName(buf[:0], o)
+			mi := findFieldBytes(st.marks, buf)
+			var isNew bool
+			switch {
+			case mi >= 0:
+				isNew = o.Producer.Offset > st.marks[mi].v
+			default:
+				// a partition without a mark: new, unless the state predates
+				// the marks and holds this record's seen marker
+				isNew = !(st.legacy && legacyDup[i])
+			}
+			if !isNew {
+				continue
+			}
+			fresh = true
+			if mi >= 0 {
+				st.marks[mi].v = o.Producer.Offset
+			} else {
+				st.marks = append(st.marks, lfield{string(buf), o.Producer.Offset})
+			}
+			n := sightingCount(e)
+			st.count += n
+			if a := o.Sighting.Action; a != "" {
+				st.addCounter(actionField(a), n)
+			}
+			st.addCounter(directionField(o.Sighting.Direction), n)
+			t := eventTime(e, now).UnixMilli()
+			if st.first == 0 || t < st.first {
+				st.first = t
+			}
+			st.last = max(st.last, t)
+			rt := receivedTime(e, now).UnixMilli()
+			st.obs = max(st.obs, rt)
+			st.sev = max(st.sev, int64(o.Sighting.Severity))
+			if m := rt / 60000; m >= shortFrom {
+				st.mins = addBucket(st.mins, m, n)
+			}
+			if hr := rt / 3600000; hr >= longFrom {
+				st.hours = addBucket(st.hours, hr, n)
+			}
+			if a := assetID(o.Sighting); a != "" {
+				assets = append(assets, a)
+			}
+		}
+		var stale []string
+		st.mins = slices.DeleteFunc(st.mins, func(b lbucket) bool {
+			if b.k < shortFrom {
+				stale = append(stale, "m:"+strconv.FormatInt(b.k, 10))
+				return true
+			}
+			return false
+		})
+		st.hours = slices.DeleteFunc(st.hours, func(b lbucket) bool {
+			if b.k < longFrom {
+				stale = append(stale, "h:"+strconv.FormatInt(b.k, 10))
+				return true
+			}
+			return false
+		})
+		if !fresh && len(stale) == 0 {
+			if !st.asKnown && st.count > 0 {
+				counts[k] = pipe.PFCount(ctx, tag(key)+":hll")
+			}
+			continue
+		}
+		base := tag(key)
+		refresh := fresh && (created || st.ex == 0 || nowMin-st.ex >= 60)
+		if refresh {
+			st.ex = nowMin
+		}
+		if len(stale) > 0 {
+			pipe.HDel(ctx, base+":h", stale...)
+		}
+		if st.count > 0 {
+			pipe.HSet(ctx, base+":h", st.image(nowMin, shortFrom, medFrom, nowHour, len(assets) > 0)...)
+		}
+		if len(assets) > 0 {
+			pipe.PFAdd(ctx, base+":hll", assets...)
+			st.asKnown = false
+		}
+		if refresh {
+			pipe.PExpire(ctx, base+":h", r.cfg.StateTTL)
+			pipe.PExpire(ctx, base+":hll", r.cfg.StateTTL)
+		} else if len(assets) > 0 && st.as == 0 {
+			pipe.PExpire(ctx, base+":hll", r.cfg.StateTTL) // the PFADD may have created it
+		}
+		if !st.asKnown && st.count > 0 {
+			counts[k] = pipe.PFCount(ctx, base+":hll")
+		}
+	}
+	allow := pipe.HMGet(ctx, allowKey, g.keys...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		// Whether the transaction ran is unknown: read these states again next time.
+		for _, key := range g.keys {
+			r.local.lru.Remove(key)
+		}
+		for _, v := range published {
+			r.local.lru.Remove(v.Key)
+		}
+		return Batch{}, err
+	}
+
+	b := Batch{Keys: g.keys, Last: make([]int, len(g.keys)), Summaries: make([]Summary, len(g.keys)), Priors: make([]Prior, len(g.keys))}
+	vals := allow.Val()
+	for k, key := range g.keys {
+		st := states[k]
+		if c := counts[k]; c != nil {
+			st.as, st.asKnown = c.Val(), true
+		}
+		b.Last[k] = g.order[g.start[k+1]-1]
+		b.Summaries[k] = st.summary(medFrom, shortFrom, nowMin, nowHour)
+		b.Priors[k].Verdict, b.Priors[k].HasVerdict = st.verdict, st.hasVerdict
+		if k < len(vals) {
+			if s, ok := vals[k].(string); ok {
+				if e, err := decodeAllow(s); err == nil && e.Active(now) {
+					b.Priors[k].Allow = &e
+				}
+			}
+		}
+		st.legacy = st.legacy && st.count > 0
+		r.local.lru.Add(key, st)
+	}
+	return b, nil
+}
+
+// anyLegacy reports whether a cached state that may hold previous-layout
+// seen markers gets a record of a partition it has no mark for.
+func (r *Redis) anyLegacy(states []*lstate, batch []events.Enrichment, g grouping) bool {
+	for k, st := range states {
+		if st == nil || !st.legacy {
+			continue
+		}
+		for _, i := range g.order[g.start[k]:g.start[k+1]] {
+			if findField(st.marks, markName(&batch[i].Observation)) < 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func markName(o *events.Observation) string { return string(appendMarkName(nil, o)) }
+
+func appendMarkName(b []byte, o *events.Observation) []byte {
+	b = append(b, "o:"...)
+	b = append(b, o.Producer.Topic...)
+	b = append(b, ':')
+	return strconv.AppendInt(b, int64(o.Producer.Partition), 10)
+}
+
+func (st *lstate) addCounter(name string, n int64) {
+	if i := findField(st.counters, name); i >= 0 {
+		st.counters[i].v += n
+		return
+	}
+	st.counters = append(st.counters, lfield{name, n})
+}
+
+func (st *lstate) counter(name string) int64 {
+	if i := findField(st.counters, name); i >= 0 {
+		return st.counters[i].v
+	}
+	return 0
+}
+
+// windows sums the buckets.
+func (st *lstate) windows(medFrom, shortFrom, nowMin, nowHour int64) (w1, w24, w7 int64) {
+	for _, b := range st.mins {
+		if b.k >= shortFrom && b.k <= nowMin {
+			w1 += b.v
+		}
+	}
+	for _, b := range st.hours {
+		if b.k <= nowHour {
+			w7 += b.v
+			if b.k >= medFrom {
+				w24 += b.v
+			}
+		}
+	}
+	return w1, w24, w7
+}
+
+// image is the HSET argument list of the whole state: every field
+// applyScript reads, with the window caches of the current minute. When the
+// asset count is about to change, "as" is cleared (a script-path reader then
+// counts the HyperLogLog itself).
+func (st *lstate) image(nowMin, shortFrom, medFrom, nowHour int64, assetsChanged bool) []any {
+	w1, w24, w7 := st.windows(medFrom, shortFrom, nowMin, nowHour)
+	out := make([]any, 0, 2*(13+len(st.counters)+len(st.marks)+len(st.mins)+len(st.hours)))
+	out = append(out, "count", st.count, "first", st.first, "last", st.last, "obs", st.obs, "sev", st.sev,
+		"wm", nowMin, "w1", w1, "w24", w24, "w7", w7, "v2", "1", "ex", st.ex)
+	if assetsChanged || !st.asKnown {
+		out = append(out, "as", "")
+	} else {
+		out = append(out, "as", st.as)
+	}
+	for _, f := range st.counters {
+		out = append(out, f.name, f.v)
+	}
+	for _, f := range st.marks {
+		out = append(out, f.name, f.v)
+	}
+	for _, b := range st.mins {
+		out = append(out, "m:"+strconv.FormatInt(b.k, 10), b.v)
+	}
+	for _, b := range st.hours {
+		out = append(out, "h:"+strconv.FormatInt(b.k, 10), b.v)
+	}
+	return out
+}
+
+// summary is the state's sightings summary at now.
+func (st *lstate) summary(medFrom, shortFrom, nowMin, nowHour int64) Summary {
+	w1, w24, w7 := st.windows(medFrom, shortFrom, nowMin, nowHour)
+	s := events.SightingSummary{
+		Count: st.count, Count1h: w1, Count24h: w24, Count7d: w7, DistinctAssets: st.as,
+		Allowed: st.counter("a:" + events.ActionAllowed), Blocked: st.counter("a:" + events.ActionBlocked),
+		Alerted: st.counter("a:" + events.ActionAlerted), MaxSeverity: int32(st.sev),
+	}
+	if st.first > 0 {
+		s.FirstSeen = time.UnixMilli(st.first).UTC()
+	}
+	if st.last > 0 {
+		s.LastSeen = time.UnixMilli(st.last).UTC()
+	}
+	blockedShare(&s)
+	out := Summary{SightingSummary: s}
+	if st.obs > 0 {
+		out.LastObserved = time.UnixMilli(st.obs).UTC()
+	}
+	return out
+}
+
+// parseState reads a state hash (HGETALL); ok is false for a layout the
+// script must handle (state without the v2 marker) or a field that does
+// not parse.
+func parseState(h map[string]string) (*lstate, bool) {
+	st := &lstate{}
+	if len(h) == 0 {
+		return st, true
+	}
+	if h["v2"] == "" && h["count"] != "" {
+		return nil, false
+	}
+	num := func(s string) (int64, bool) {
+		v, err := strconv.ParseInt(s, 10, 64)
+		return v, err == nil
+	}
+	for name, val := range h {
+		var ok bool
+		switch {
+		case name == "count":
+			st.count, ok = num(val)
+		case name == "first":
+			st.first, ok = num(val)
+		case name == "last":
+			st.last, ok = num(val)
+		case name == "obs":
+			st.obs, ok = num(val)
+		case name == "sev":
+			st.sev, ok = num(val)
+		case name == "ex":
+			st.ex, ok = num(val)
+		case name == "as":
+			if val == "" {
+				ok = true
+			} else {
+				st.as, ok = num(val)
+				st.asKnown = ok
+			}
+		case name == "v2", name == "wm", name == "w1", name == "w24", name == "w7":
+			ok = true // window caches are recomputed from the buckets
+		case strings.HasPrefix(name, "a:"), strings.HasPrefix(name, "d:"):
+			var v int64
+			v, ok = num(val)
+			st.counters = append(st.counters, lfield{name, v})
+		case strings.HasPrefix(name, "o:"):
+			var v int64
+			v, ok = num(val)
+			st.marks = append(st.marks, lfield{name, v})
+		case strings.HasPrefix(name, "m:"), strings.HasPrefix(name, "h:"):
+			k, kok := num(name[2:])
+			v, vok := num(val)
+			ok = kok && vok
+			if name[0] == 'm' {
+				st.mins = append(st.mins, lbucket{k, v})
+			} else {
+				st.hours = append(st.hours, lbucket{k, v})
+			}
+		default:
+			ok = true // a field of a later version: kept by HSET of ours, ignored here
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	st.legacy = st.count > 0
+	return st, true
+}
