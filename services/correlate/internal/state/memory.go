@@ -33,6 +33,8 @@ type Memory struct {
 	applies  int
 	allow    map[string]AllowEntry // analyst allow entries by indicator key
 	kpi      KPI
+	reviews  map[string]Review           // stashes of published verdicts (Due unset)
+	due      map[int32]map[string]int64 // due sets: partition -> key -> due (unix ms)
 }
 
 var _ Store = (*Memory)(nil)
@@ -43,7 +45,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 		return nil, err
 	}
 	return &Memory{cfg: cfg, inds: map[string]*memIndicator{}, seen: map[string]time.Time{}, verdicts: map[string]LastVerdict{},
-		allow: map[string]AllowEntry{}, kpi: newKPI()}, nil
+		allow: map[string]AllowEntry{}, kpi: newKPI(), reviews: map[string]Review{}, due: map[int32]map[string]int64{}}, nil
 }
 
 // Apply implements [Store].
@@ -158,6 +160,7 @@ func (m *Memory) prune(now time.Time) {
 	for k, st := range m.inds {
 		if now.Sub(st.touched) > m.cfg.StateTTL {
 			delete(m.inds, k)
+			m.dropReview(k)
 		}
 	}
 	m.pruneAllow(now)
@@ -194,7 +197,7 @@ func (m *Memory) SaveVerdicts(ctx context.Context, vs []LastVerdict) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, v := range vs {
-		m.verdicts[v.Key] = v
+		m.saveVerdict(v)
 	}
 	return nil
 }
@@ -238,7 +241,7 @@ func (m *Memory) SavePublished(ctx context.Context, vs []LastVerdict) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, v := range vs {
-		m.verdicts[v.Key] = v
+		m.saveVerdict(v)
 		m.kpi.Published[v.Action]++
 	}
 	return nil

@@ -693,6 +693,7 @@ func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []
 			"sightings", strconv.FormatInt(v.Sightings, 10),
 			"assets", strconv.FormatInt(v.DistinctAssets, 10))
 		pipe.PExpire(ctx, k, r.cfg.StateTTL)
+		r.addSaveReview(ctx, pipe, v.Key, v.Review)
 	}
 	if count {
 		perAction := map[string]int64{}

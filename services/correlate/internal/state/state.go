@@ -50,6 +50,14 @@
 // Redis, and the analyst allow entries); the script costs a few commands
 // per indicator (see applyScript).
 //
+// # Decay re-scoring
+//
+// A verdict acknowledged with a [Review] also stores what is needed to
+// evaluate the indicator again without a new sighting (the enrichment it
+// was decided on, its LastObserved) and schedules it in its input
+// partition's due set, in the same round trip. The partition's owner claims
+// due entries ([DecayStore]); the layout is described at [Review].
+//
 // # Windows and times
 //
 // Sightings are summed in buckets, not stored one by one, so memory per
@@ -180,6 +188,10 @@ type LastVerdict struct {
 	// DistinctAssets, for the sightings-growth re-emit rule.
 	Sightings      int64
 	DistinctAssets int64
+	// Review, when set on a verdict given to SavePublished or ApplyBatch,
+	// schedules (or, with a zero Due, unschedules) the indicator's decay
+	// re-scoring; see [DecayStore]. Never set on verdicts the store returns.
+	Review *Review
 }
 
 // Summary is what Apply reports for a record: the sightings summary that
