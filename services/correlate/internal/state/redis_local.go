@@ -68,6 +68,31 @@ type lstate struct {
 	legacy     bool
 	verdict    LastVerdict
 	hasVerdict bool
+	// full: the next write stores every field (the state was just read or
+	// created here); after that only the fields a batch changed.
+	full bool
+}
+
+// touched lists what one batch changed in a state beyond the fixed fields.
+type touched struct {
+	fields      []string // counters and marks
+	mins, hours []int64
+}
+
+func (t *touched) reset() {
+	t.fields, t.mins, t.hours = t.fields[:0], t.mins[:0], t.hours[:0]
+}
+
+func (t *touched) field(name string) {
+	if !slices.Contains(t.fields, name) {
+		t.fields = append(t.fields, name)
+	}
+}
+
+func (t *touched) bucket(bs *[]int64, k int64) {
+	if !slices.Contains(*bs, k) {
+		*bs = append(*bs, k)
+	}
 }
 
 func findFieldBytes(fs []lfield, name []byte) int {
@@ -255,9 +280,11 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	r.addSaveVerdicts(ctx, pipe, published, true)
 	counts := make([]*redis.IntCmd, len(g.keys))
 	var buf []byte
+	var tc touched
 	for k, key := range g.keys {
 		st := states[k]
 		created := st.count == 0
+		tc.reset()
 		fresh := false
 		var assets []any
 		for _, i := range g.order[g.start[k]:g.start[k+1]] {
@@ -280,15 +307,19 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 			fresh = true
 			if mi >= 0 {
 				st.marks[mi].v = o.Producer.Offset
+				tc.field(st.marks[mi].name)
 			} else {
 				st.marks = append(st.marks, lfield{string(buf), o.Producer.Offset})
+				tc.field(st.marks[len(st.marks)-1].name)
 			}
 			n := sightingCount(e)
 			st.count += n
 			if a := o.Sighting.Action; a != "" {
 				st.addCounter(actionField(a), n)
+				tc.field(actionField(a))
 			}
 			st.addCounter(directionField(o.Sighting.Direction), n)
+			tc.field(directionField(o.Sighting.Direction))
 			t := eventTime(e, now).UnixMilli()
 			if st.first == 0 || t < st.first {
 				st.first = t
@@ -299,9 +330,11 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 			st.sev = max(st.sev, int64(o.Sighting.Severity))
 			if m := rt / 60000; m >= shortFrom {
 				st.mins = addBucket(st.mins, m, n)
+				tc.bucket(&tc.mins, m)
 			}
 			if hr := rt / 3600000; hr >= longFrom {
 				st.hours = addBucket(st.hours, hr, n)
+				tc.bucket(&tc.hours, hr)
 			}
 			if a := assetID(o.Sighting); a != "" {
 				assets = append(assets, a)
@@ -337,7 +370,7 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 			pipe.HDel(ctx, base+":h", stale...)
 		}
 		if st.count > 0 {
-			pipe.HSet(ctx, base+":h", st.image(nowMin, shortFrom, medFrom, nowHour, len(assets) > 0)...)
+			pipe.HSet(ctx, base+":h", st.image(nowMin, shortFrom, medFrom, nowHour, len(assets) > 0, &tc)...)
 		}
 		if len(assets) > 0 {
 			pipe.PFAdd(ctx, base+":hll", assets...)
@@ -382,7 +415,9 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 				}
 			}
 		}
-		st.legacy = st.legacy && st.count > 0
+		if st.count > 0 {
+			st.full = false // written (or nothing to write yet)
+		}
 		r.local.lru.Add(key, st)
 	}
 	return b, nil
@@ -446,11 +481,11 @@ func (st *lstate) windows(medFrom, shortFrom, nowMin, nowHour int64) (w1, w24, w
 	return w1, w24, w7
 }
 
-// image is the HSET argument list of the whole state: every field
-// applyScript reads, with the window caches of the current minute. When the
-// asset count is about to change, "as" is cleared (a script-path reader then
-// counts the HyperLogLog itself).
-func (st *lstate) image(nowMin, shortFrom, medFrom, nowHour int64, assetsChanged bool) []any {
+// image is the HSET argument list of a write: the fixed fields (with the
+// window caches of the current minute) and either every other field (when
+// st.full) or those t lists. When the asset count is about to change, "as"
+// is cleared (a script-path reader then counts the HyperLogLog itself).
+func (st *lstate) image(nowMin, shortFrom, medFrom, nowHour int64, assetsChanged bool, t *touched) []any {
 	w1, w24, w7 := st.windows(medFrom, shortFrom, nowMin, nowHour)
 	out := make([]any, 0, 2*(13+len(st.counters)+len(st.marks)+len(st.mins)+len(st.hours)))
 	out = append(out, "count", st.count, "first", st.first, "last", st.last, "obs", st.obs, "sev", st.sev,
@@ -459,6 +494,26 @@ func (st *lstate) image(nowMin, shortFrom, medFrom, nowHour int64, assetsChanged
 		out = append(out, "as", "")
 	} else {
 		out = append(out, "as", st.as)
+	}
+	if !st.full {
+		for _, name := range t.fields {
+			if i := findField(st.counters, name); i >= 0 {
+				out = append(out, name, st.counters[i].v)
+			} else if i := findField(st.marks, name); i >= 0 {
+				out = append(out, name, st.marks[i].v)
+			}
+		}
+		for _, b := range st.mins {
+			if slices.Contains(t.mins, b.k) {
+				out = append(out, "m:"+strconv.FormatInt(b.k, 10), b.v)
+			}
+		}
+		for _, b := range st.hours {
+			if slices.Contains(t.hours, b.k) {
+				out = append(out, "h:"+strconv.FormatInt(b.k, 10), b.v)
+			}
+		}
+		return out
 	}
 	for _, f := range st.counters {
 		out = append(out, f.name, f.v)
@@ -501,7 +556,7 @@ func (st *lstate) summary(medFrom, shortFrom, nowMin, nowHour int64) Summary {
 // script must handle (state without the v2 marker) or a field that does
 // not parse.
 func parseState(h map[string]string) (*lstate, bool) {
-	st := &lstate{}
+	st := &lstate{full: true}
 	if len(h) == 0 {
 		return st, true
 	}
@@ -561,5 +616,6 @@ func parseState(h map[string]string) (*lstate, bool) {
 		}
 	}
 	st.legacy = st.count > 0
+	st.full = true
 	return st, true
 }
