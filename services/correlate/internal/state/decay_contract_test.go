@@ -227,8 +227,8 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		err = s.Reschedule(ctx, []Rescheduled{
 			{Due: byKey[won], Next: t0.Add(2 * time.Hour)},                        // lost the race: the publication's schedule stays
 			{Due: byKey[later], Next: t0.Add(3 * time.Hour), LastObserved: moved}, // sighted since
-			{Due: byKey[gone]},                                                   // removed
-			{Due: byKey[back], Next: byKey[back].At},                             // put back
+			{Due: byKey[gone]},                       // removed
+			{Due: byKey[back], Next: byKey[back].At}, // put back
 		})
 		if err != nil {
 			t.Fatal(err)

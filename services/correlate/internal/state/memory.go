@@ -33,7 +33,7 @@ type Memory struct {
 	applies  int
 	allow    map[string]AllowEntry // analyst allow entries by indicator key
 	kpi      KPI
-	reviews  map[string]Review           // stashes of published verdicts (Due unset)
+	reviews  map[string]Review          // stashes of published verdicts (Due unset)
 	due      map[int32]map[string]int64 // due sets: partition -> key -> due (unix ms)
 }
 
