@@ -8,6 +8,12 @@
 //	err = c.Ack(ctx, verdicts)             // remember them as published
 //	// then commit the input offsets
 //
+// The stream stage uses Correlate, which acks the previous batches'
+// verdicts in the batch's store round trip, and acks each verdict with the
+// enrichment it was decided on (Published), so that Rescore can evaluate
+// the indicator again when decay or the refresh interval may change its
+// verdict without a new sighting.
+//
 // Ack after the produce is acknowledged keeps delivery at-least-once: if the
 // process dies between Process and Ack, the replayed records are not counted
 // again (state dedupes on source offsets) but their verdicts are emitted
@@ -55,6 +61,10 @@ type Store interface {
 	SavePublished(ctx context.Context, vs []state.LastVerdict) error
 	RecordFeedback(ctx context.Context, recs []state.FeedbackRecord) (int, error)
 	KPI(ctx context.Context) (state.KPI, error)
+	// the decay schedule (see Rescore and state.DecayStore)
+	ClaimDue(ctx context.Context, partitions []int32, limit int) ([]state.Due, error)
+	LoadDue(ctx context.Context, due []state.Due) ([]state.Pending, error)
+	Reschedule(ctx context.Context, rs []state.Rescheduled) error
 }
 
 // PolicyHolder holds the current policy and swaps it atomically.
@@ -161,6 +171,24 @@ func (c *Correlator) Process(ctx context.Context, batch []events.Enrichment) ([]
 type Output struct {
 	Verdict events.Verdict
 	Record  int
+	// LastObserved is when Vigil last received a sighting of the indicator,
+	// as the verdict was decided (for Published).
+	LastObserved time.Time
+}
+
+// Published is a verdict Kafka acknowledged, as it is acked to the
+// correlator: the verdict and, to evaluate the indicator again without a
+// new sighting (Rescore), what it was decided on.
+type Published struct {
+	Verdict events.Verdict
+	// Enrichment is the encoded enrichment (pkg/events Serde) the verdict
+	// was decided on, as consumed: the input record's value. Nil leaves the
+	// indicator's decay schedule as it was.
+	Enrichment []byte
+	// Partition is the input partition of that record.
+	Partition int32
+	// LastObserved is Output.LastObserved.
+	LastObserved time.Time
 }
 
 // Correlate acks acked (as Ack does: verdicts Kafka acknowledged since the
@@ -184,14 +212,16 @@ type Output struct {
 // compare it with the verdict published before the batch. Evaluating each
 // record and publishing the first would publish the summary of the first
 // sighting only, and the re-emit rules would then hold back the later ones.
-func (c *Correlator) Correlate(ctx context.Context, acked []events.Verdict, batch []events.Enrichment) ([]Output, error) {
+func (c *Correlator) Correlate(ctx context.Context, acked []Published, batch []events.Enrichment) ([]Output, error) {
 	if len(batch) == 0 {
-		return nil, c.Ack(ctx, acked)
+		return nil, c.AckPublished(ctx, acked)
 	}
-	b, err := c.store.ApplyBatch(ctx, lastVerdicts(acked), batch)
+	lvs := c.lastVerdicts(acked)
+	b, err := c.store.ApplyBatch(ctx, lvs, batch)
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
+	releaseEnrichments(lvs)
 	if len(b.Keys) != len(b.Last) || len(b.Keys) != len(b.Summaries) || len(b.Keys) != len(b.Priors) {
 		return nil, fmt.Errorf("process: %w", errStoreReply)
 	}
@@ -207,7 +237,7 @@ func (c *Correlator) Correlate(ctx context.Context, acked []events.Verdict, batc
 		i := b.Last[k]
 		v := evaluate(p, c.lists, c.assets, &batch[i], b.Summaries[k], prev, b.Priors[k].Allow, now)
 		if p.ShouldEmit(v, prev) {
-			out = append(out, Output{Verdict: v, Record: i})
+			out = append(out, Output{Verdict: v, Record: i, LastObserved: b.Summaries[k].LastObserved})
 		}
 	}
 	slices.SortFunc(out, func(a, b Output) int { return a.Record - b.Record })
@@ -275,28 +305,66 @@ func analystText(a *state.AllowEntry) string {
 // them): their priority becomes the previous priority and their level the
 // reference for re-emits, and each counts as a published verdict of its
 // action (the false-positive rate's denominator). One Redis round trip.
+// It leaves the indicators' decay schedules alone (see AckPublished).
 func (c *Correlator) Ack(ctx context.Context, verdicts []events.Verdict) error {
 	if len(verdicts) == 0 {
 		return nil
 	}
-	if err := c.store.SavePublished(ctx, lastVerdicts(verdicts)); err != nil {
+	ps := make([]Published, len(verdicts))
+	for i := range verdicts {
+		ps[i].Verdict = verdicts[i]
+	}
+	return c.AckPublished(ctx, ps)
+}
+
+// AckPublished is Ack for verdicts acked with what they were decided on:
+// each one with an Enrichment also (re)schedules its indicator's decay
+// re-scoring at the policy's NextReview, or unschedules it when nothing can
+// change without a new sighting. One Redis round trip.
+func (c *Correlator) AckPublished(ctx context.Context, published []Published) error {
+	if len(published) == 0 {
+		return nil
+	}
+	lvs := c.lastVerdicts(published)
+	if err := c.store.SavePublished(ctx, lvs); err != nil {
 		return fmt.Errorf("ack verdicts: %w", err)
 	}
+	releaseEnrichments(lvs)
 	return nil
 }
 
-// lastVerdicts turns published verdicts into what the store keeps of them.
-func lastVerdicts(verdicts []events.Verdict) []state.LastVerdict {
-	if len(verdicts) == 0 {
+// lastVerdicts turns published verdicts into what the store keeps of them,
+// with the review of those acked with their enrichment.
+func (c *Correlator) lastVerdicts(published []Published) []state.LastVerdict {
+	if len(published) == 0 {
 		return nil
 	}
-	vs := make([]state.LastVerdict, 0, len(verdicts))
-	for i := range verdicts {
-		v := &verdicts[i]
-		vs = append(vs, state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
-			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets})
+	p := c.policy.Load()
+	now := c.now()
+	vs := make([]state.LastVerdict, 0, len(published))
+	for i := range published {
+		pub := &published[i]
+		v := &pub.Verdict
+		lv := state.LastVerdict{Key: v.Indicator.Key(), Priority: v.Priority, Level: v.Level, Action: v.Action, DecidedAt: v.DecidedAt, EmittedAt: v.DecidedAt,
+			Sightings: v.Sightings.Count, DistinctAssets: v.Sightings.DistinctAssets}
+		if pub.Enrichment != nil {
+			due, _ := p.NextReview(policy.Review{Score: p.ReviewScore(v), Priority: v.Priority, LastObserved: pub.LastObserved, EmittedAt: v.DecidedAt, Now: now})
+			lv.Review = &state.Review{Enrichment: pub.Enrichment, LastObserved: pub.LastObserved, Partition: pub.Partition, Due: due}
+		}
+		vs = append(vs, lv)
 	}
 	return vs
+}
+
+// releaseEnrichments drops the reviews' references to the enrichment bytes
+// once the store has written them, so that a store keeping LastVerdicts in
+// process (the Redis store's owner-side cache) does not keep them alive.
+func releaseEnrichments(lvs []state.LastVerdict) {
+	for i := range lvs {
+		if rv := lvs[i].Review; rv != nil {
+			rv.Enrichment = nil
+		}
+	}
 }
 
 // FeedbackRecord is an analyst decision and the Kafka record it was read

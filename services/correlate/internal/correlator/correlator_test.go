@@ -589,7 +589,7 @@ func TestCorrelateAcksWithBatch(t *testing.T) {
 	if err != nil || len(first) != 2 || first[0].Record != 1 || first[1].Record != 2 || first[1].Verdict.Sightings.Count != 2 {
 		t.Fatalf("first = %+v, %v; want verdicts on records 1 and 2 (last of each indicator)", first, err)
 	}
-	acked := []events.Verdict{first[0].Verdict, first[1].Verdict}
+	acked := []Published{{Verdict: first[0].Verdict}, {Verdict: first[1].Verdict}}
 	again, err := c.Correlate(ctx, acked, []events.Enrichment{obs("194.26.29.9", "10.2.0.17", hostile)})
 	if err != nil || len(again) != 0 {
 		t.Fatalf("after acking with the batch: %+v, %v; want nothing new to publish", again, err)

@@ -114,6 +114,7 @@ type fakeCorrelator struct {
 	mu         sync.Mutex
 	processed  [][]events.Enrichment
 	acked      [][]events.Verdict
+	ackedPub   [][]correlator.Published
 	feedback   [][]correlator.FeedbackRecord
 	verdicts   func(batch []events.Enrichment) []events.Verdict
 	processErr error
@@ -123,14 +124,14 @@ type fakeCorrelator struct {
 
 // Correlate returns f.verdicts, each decided on the last record of its
 // indicator, as the real correlator does.
-func (f *fakeCorrelator) Correlate(_ context.Context, acked []events.Verdict, batch []events.Enrichment) ([]correlator.Output, error) {
+func (f *fakeCorrelator) Correlate(_ context.Context, acked []correlator.Published, batch []events.Enrichment) ([]correlator.Output, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(acked) > 0 {
 		if f.ackErr != nil {
 			return nil, f.ackErr
 		}
-		f.acked = append(f.acked, acked)
+		f.recordAck(acked)
 	}
 	if len(batch) == 0 {
 		return nil, nil
@@ -157,14 +158,24 @@ func (f *fakeCorrelator) Correlate(_ context.Context, acked []events.Verdict, ba
 	return outs, nil
 }
 
-func (f *fakeCorrelator) Ack(_ context.Context, vs []events.Verdict) error {
+func (f *fakeCorrelator) AckPublished(_ context.Context, ps []correlator.Published) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ackErr != nil {
 		return f.ackErr
 	}
-	f.acked = append(f.acked, vs)
+	f.recordAck(ps)
 	return nil
+}
+
+// recordAck keeps one ack call. Called with f.mu held.
+func (f *fakeCorrelator) recordAck(ps []correlator.Published) {
+	vs := make([]events.Verdict, len(ps))
+	for i := range ps {
+		vs[i] = ps[i].Verdict
+	}
+	f.acked = append(f.acked, vs)
+	f.ackedPub = append(f.ackedPub, ps)
 }
 
 func (f *fakeCorrelator) ApplyFeedback(_ context.Context, fbs []correlator.FeedbackRecord) error {

@@ -40,6 +40,13 @@ const SuppressedByLevel = "(level)"
 //	vigil_correlate_policy_version{version}           1 for the policy in force
 //	vigil_correlate_policy_reloads_total{result}      SIGHUP reloads: ok or rejected
 //
+// The decay sweeper (Sweeper) counts, per replica:
+//
+//	vigil_correlate_decay_rescored_total              indicators evaluated again without a new sighting
+//	vigil_correlate_decay_reemitted_total             of those, verdicts published (and acked); also in verdicts_total
+//	vigil_correlate_decay_skipped_total               due indicators sighted since their verdict (left to the stream path)
+//	vigil_correlate_decay_dropped_total               due indicators whose state, stored enrichment or verdict expired
+//
 // A nil *Metrics records nothing.
 type Metrics struct {
 	verdicts   metric.Int64Counter
@@ -47,6 +54,11 @@ type Metrics struct {
 	suppressed metric.Int64Counter
 	reloads    metric.Int64Counter
 	reg        metric.Registration
+
+	decayRescored  metric.Int64Counter
+	decayReemitted metric.Int64Counter
+	decaySkipped   metric.Int64Counter
+	decayDropped   metric.Int64Counter
 }
 
 // Observed reads what the observable instruments report; *correlator.Correlator
@@ -75,6 +87,21 @@ func NewMetrics(meter metric.Meter, obs Observed) (*Metrics, error) {
 	}
 	if m.reloads, err = meter.Int64Counter("vigil_correlate_policy_reloads", metric.WithDescription("Policy reloads on SIGHUP, by result (ok, rejected).")); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	decay := []struct {
+		c    *metric.Int64Counter
+		name string
+		desc string
+	}{
+		{&m.decayRescored, "vigil_correlate_decay_rescored", "Indicators the decay sweeper evaluated again without a new sighting."},
+		{&m.decayReemitted, "vigil_correlate_decay_reemitted", "Verdicts the decay sweeper published (level changed by decay, or refresh due)."},
+		{&m.decaySkipped, "vigil_correlate_decay_skipped", "Due indicators the decay sweeper skipped: sighted since their verdict."},
+		{&m.decayDropped, "vigil_correlate_decay_dropped", "Due indicators dropped from the decay schedule: state, stored enrichment or last verdict expired."},
+	}
+	for _, d := range decay {
+		if *d.c, err = meter.Int64Counter(d.name, metric.WithDescription(d.desc)); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	fps, err := meter.Int64ObservableCounter("vigil_correlate_false_positives", metric.WithDescription("Analyst allow decisions on indicators Vigil acted on, by Vigil's action."))
 	if err != nil {
@@ -126,12 +153,12 @@ func (m *Metrics) Close() error {
 	return m.reg.Unregister()
 }
 
-func (m *Metrics) published(ctx context.Context, vs []events.Verdict) {
+func (m *Metrics) published(ctx context.Context, vs []correlator.Published) {
 	if m == nil {
 		return
 	}
 	for i := range vs {
-		v := &vs[i]
+		v := &vs[i].Verdict
 		m.verdicts.Add(ctx, 1, metric.WithAttributes(attribute.String("action", v.Action), attribute.String("level", v.Level)))
 		if v.ExposureChanged {
 			m.exposure.Add(ctx, 1)
@@ -140,6 +167,27 @@ func (m *Metrics) published(ctx context.Context, vs []events.Verdict) {
 			m.suppressed.Add(ctx, 1, metric.WithAttributes(attribute.String("list", SuppressingList(v))))
 		}
 	}
+}
+
+func (m *Metrics) rescored(ctx context.Context, r correlator.Rescored) {
+	if m == nil {
+		return
+	}
+	for _, c := range []struct {
+		c metric.Int64Counter
+		n int
+	}{{m.decayRescored, r.Rescored}, {m.decaySkipped, r.Skipped}, {m.decayDropped, r.Dropped}} {
+		if c.n > 0 {
+			c.c.Add(ctx, int64(c.n))
+		}
+	}
+}
+
+func (m *Metrics) reemitted(ctx context.Context, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.decayReemitted.Add(ctx, int64(n))
 }
 
 func (m *Metrics) reload(ctx context.Context, result string) {

@@ -38,6 +38,7 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,8 +71,8 @@ const (
 
 // Correlator is what the stage needs of *correlator.Correlator.
 type Correlator interface {
-	Correlate(ctx context.Context, acked []events.Verdict, batch []events.Enrichment) ([]correlator.Output, error)
-	Ack(ctx context.Context, verdicts []events.Verdict) error
+	Correlate(ctx context.Context, acked []correlator.Published, batch []events.Enrichment) ([]correlator.Output, error)
+	AckPublished(ctx context.Context, published []correlator.Published) error
 	ApplyFeedback(ctx context.Context, fbs []correlator.FeedbackRecord) error
 }
 
@@ -82,6 +83,10 @@ type Config struct {
 	EnrichedTopic string // input: Avro Enrichment
 	FeedbackTopic string // input: Avro Feedback
 	VerdictTopic  string // output: Avro Verdict, keyed by indicator
+	// Rescore acks each verdict with the enrichment record it was decided
+	// on, so the store schedules its decay re-scoring (see Sweeper). Off,
+	// nothing is scheduled.
+	Rescore bool
 }
 
 // ErrConfig is returned by New for missing topics or dependencies.
@@ -98,8 +103,8 @@ type Stage struct {
 	log   *slog.Logger
 
 	mu         sync.Mutex
-	inflight   map[*kgo.Record]events.Verdict // handed to the runner, no answer from Kafka yet
-	confirmed  []events.Verdict               // acknowledged by Kafka, not yet acked to the correlator
+	inflight   map[*kgo.Record]correlator.Published // handed to the runner, no answer from Kafka yet
+	confirmed  []correlator.Published               // acknowledged by Kafka, not yet acked to the correlator
 	hookSeen   bool
 	warned     bool
 	unanswered int // batches with verdicts in flight before any produce acknowledgement
@@ -115,7 +120,7 @@ func New(cfg Config, corr Correlator, serde *events.Serde, m *Metrics, log *slog
 	if cfg.EnrichedTopic == "" || cfg.FeedbackTopic == "" || cfg.VerdictTopic == "" || corr == nil || serde == nil || log == nil {
 		return nil, fmt.Errorf("new stage: %w", ErrConfig)
 	}
-	return &Stage{cfg: cfg, corr: corr, serde: serde, m: m, log: log, inflight: map[*kgo.Record]events.Verdict{}}, nil
+	return &Stage{cfg: cfg, corr: corr, serde: serde, m: m, log: log, inflight: map[*kgo.Record]correlator.Published{}}, nil
 }
 
 // OnProduceRecordUnbuffered implements kgo.HookProduceRecordUnbuffered: a
@@ -156,7 +161,7 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 
 // handle processes recs; acked are the verdicts to ack with the batch's
 // state round trip (or alone when the batch has no enrichment).
-func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []events.Verdict) ([]stream.Result, error) {
+func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []correlator.Published) ([]stream.Result, error) {
 	res := make([]stream.Result, len(recs))
 	var (
 		encs   []events.Enrichment
@@ -211,7 +216,7 @@ func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []events.V
 		return res, nil
 	}
 
-	produced := make(map[*kgo.Record]events.Verdict, len(outs))
+	produced := make(map[*kgo.Record]correlator.Published, len(outs))
 	for k := range outs {
 		v := &outs[k].Verdict
 		key := v.Indicator.Key()
@@ -226,7 +231,12 @@ func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []events.V
 		out := &kgo.Record{Topic: s.cfg.VerdictTopic, Key: []byte(key), Value: val}
 		i := encRec[j]
 		res[i].Outputs = append(res[i].Outputs, out)
-		produced[out] = *v
+		pub := correlator.Published{Verdict: *v}
+		if s.cfg.Rescore {
+			// a copy: the record's value may share the fetch buffer of its whole batch
+			pub.Enrichment, pub.Partition, pub.LastObserved = bytes.Clone(recs[i].Value), recs[i].Partition, outs[k].LastObserved
+		}
+		produced[out] = pub
 	}
 	s.mu.Lock()
 	maps.Copy(s.inflight, produced)
@@ -241,7 +251,7 @@ func (s *Stage) ackConfirmed(ctx context.Context) error {
 	if len(vs) == 0 {
 		return nil
 	}
-	if err := s.corr.Ack(ctx, vs); err != nil {
+	if err := s.corr.AckPublished(ctx, vs); err != nil {
 		s.requeue(vs)
 		return fmt.Errorf("ack published verdicts: %w", err)
 	}
@@ -250,7 +260,7 @@ func (s *Stage) ackConfirmed(ctx context.Context) error {
 }
 
 // requeue puts verdicts whose ack failed back in front of the queue.
-func (s *Stage) requeue(vs []events.Verdict) {
+func (s *Stage) requeue(vs []correlator.Published) {
 	if len(vs) == 0 {
 		return
 	}
@@ -261,7 +271,7 @@ func (s *Stage) requeue(vs []events.Verdict) {
 
 // takeConfirmed returns and clears the verdicts Kafka acknowledged since
 // the last call.
-func (s *Stage) takeConfirmed(ctx context.Context) []events.Verdict {
+func (s *Stage) takeConfirmed(ctx context.Context) []correlator.Published {
 	s.mu.Lock()
 	vs := s.confirmed
 	s.confirmed = nil
