@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 )
 
@@ -414,4 +415,53 @@ func (s *Serde) DecodeDeadLetter(ctx context.Context, b []byte) (DeadLetter, err
 		return DeadLetter{}, err
 	}
 	return deadLetterFrom(m), nil
+}
+
+// ObservationPeek is what PeekObservation reads of an Observation without decoding it.
+type ObservationPeek struct {
+	Indicator   Indicator
+	Allowlisted bool   // a list matched at ingest
+	Body        []byte // the Avro body, aliasing the input (see DecodeObservationBody)
+}
+
+// PeekObservation reads only the indicator and whether an allow-list matched from an Observation written
+// with the current schema, allocating only the indicator value, and returns its body for
+// EncodeEnrichmentSpliced. It reports false for anything it does not fully vouch for (an older writer, a
+// sighting count below 1, a record that does not parse to its end); the caller then uses
+// DecodeObservationBody, which also reports the error.
+func (s *Serde) PeekObservation(b []byte) (ObservationPeek, bool) {
+	if len(b) < 10 || b[0] != 0xC3 || b[1] != 0x01 || binary.LittleEndian.Uint64(b[2:10]) != s.current[SchemaObservation].Rabin {
+		return ObservationPeek{}, false
+	}
+	body := b[10:]
+	r := reader{b: body}
+	typ := r.sym()
+	value := r.raw()
+	r.raw()       // field
+	r.long()      // event_time
+	r.long()      // ingest_time
+	r.raw()       // producer.topic
+	r.long()      // producer.partition
+	r.long()      // producer.offset
+	r.raw()       // producer.format
+	for range 5 { // vendor, product, asset_ip, asset_host, user
+		r.skipOptStr()
+	}
+	r.raw()        // direction
+	r.raw()        // action
+	r.long()       // severity
+	r.skipOptStr() // rule
+	r.long()       // src_port
+	r.long()       // dst_port
+	r.skipOptStr() // protocol
+	count := r.int()
+	allow := r.union(2) == 1
+	if allow {
+		r.raw() // list
+		r.raw() // reason
+	}
+	if r.failed() || r.off != len(body) || count < 1 {
+		return ObservationPeek{}, false
+	}
+	return ObservationPeek{Indicator: Indicator{Type: typ, Value: string(value)}, Allowlisted: allow, Body: body}, true
 }

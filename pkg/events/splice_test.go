@@ -131,3 +131,50 @@ func TestDecodeObservationBodyOlderWriter(t *testing.T) {
 	}
 	t.Fatal("the older Observation schema was not registered")
 }
+
+// TestPeekObservationMatchesDecode checks PeekObservation against the full decoder on generated records,
+// and that it declines what it cannot vouch for.
+func TestPeekObservationMatchesDecode(t *testing.T) {
+	t.Parallel()
+	s := newSerde(t)
+	g := newGen(11)
+	for i := range 500 {
+		o := g.observation()
+		b, err := s.EncodeObservation(&o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, body, err := s.DecodeObservationBody(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := s.PeekObservation(b)
+		if !ok {
+			t.Fatalf("record %d: peek declined a current-schema record", i)
+		}
+		if p.Indicator != full.Indicator || p.Allowlisted != (full.Allowlist != nil) || !bytes.Equal(p.Body, body) {
+			t.Fatalf("record %d: peek %+v / %v, decode %+v / %v", i, p.Indicator, p.Allowlisted, full.Indicator, full.Allowlist != nil)
+		}
+		// every truncation is declined
+		for cut := 10; cut < len(b); cut += 1 + len(b)/17 {
+			if _, ok := s.PeekObservation(b[:cut]); ok {
+				t.Fatalf("record %d: peek accepted a record cut at %d of %d bytes", i, cut, len(b))
+			}
+		}
+		if _, ok := s.PeekObservation(append(bytes.Clone(b), 0)); ok {
+			t.Fatalf("record %d: peek accepted a trailing byte", i)
+		}
+	}
+	o := sampleObservation()
+	o.Allowlist = nil
+	b, _ := s.EncodeObservation(&o)
+	b[len(b)-2] = 0x00 // count 0
+	if _, ok := s.PeekObservation(b); ok {
+		t.Fatal("peek accepted a sighting count of 0")
+	}
+	v := sampleVerdict()
+	vb, _ := s.EncodeVerdict(&v)
+	if _, ok := s.PeekObservation(vb); ok {
+		t.Fatal("peek accepted a Verdict")
+	}
+}

@@ -390,3 +390,10 @@ func (r *reader) strMap() map[string]string {
 	}
 	return m
 }
+
+// skipOptStr skips a ["null","string"] union.
+func (r *reader) skipOptStr() {
+	if r.union(2) == 1 {
+		r.raw()
+	}
+}

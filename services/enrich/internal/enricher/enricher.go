@@ -685,11 +685,11 @@ func classify(err error) (status, class string) {
 // ReuseKey is the key under which an observation's provider results may be reused for another observation
 // (see ReusableUntil): the results depend only on the indicator and on whether an allow-list matched at
 // ingest (which providers skip), given this Enricher's configuration.
-func (e *Enricher) ReuseKey(o *events.Observation) string {
-	if o.Allowlist != nil {
-		return o.Indicator.Key() + "\x00allowlisted"
+func (e *Enricher) ReuseKey(ind events.Indicator, allowlisted bool) string {
+	if allowlisted {
+		return ind.Key() + "\x00allowlisted"
 	}
-	return o.Indicator.Key()
+	return ind.Key()
 }
 
 // ReusableUntil reports until when results (one Enrichment's, in provider order) may be served again to an

@@ -48,7 +48,7 @@ type Enricher interface {
 // indicator (*enricher.Enricher); the Handler then keeps a record cache (Config.RecordCacheSize).
 type Reuser interface {
 	// ReuseKey is the key results are reused under.
-	ReuseKey(o *events.Observation) string
+	ReuseKey(ind events.Indicator, allowlisted bool) string
 	// ReusableUntil reports until when results may be reused (zero: no answer limits it), or false.
 	ReusableUntil(results []events.ProviderResult) (time.Time, bool)
 	// Reused counts n provider results of status served from the record cache (as cache hits).
@@ -112,7 +112,7 @@ type repeatCount struct {
 	n                         int64
 }
 
-func (c *repeatCounts) add(e *reuseEntry) {
+func (c *repeatCounts) add(e *reuseEntry, n int64) {
 	for _, r := range e.results {
 		country := ""
 		if r.status == events.StatusNotFound {
@@ -121,13 +121,13 @@ func (c *repeatCounts) add(e *reuseEntry) {
 		found := false
 		for i := range *c {
 			if x := &(*c)[i]; x.provider == r.provider && x.status == r.status && x.country == country {
-				x.n++
+				x.n += n
 				found = true
 				break
 			}
 		}
 		if !found {
-			*c = append(*c, repeatCount{r.provider, r.status, country, 1})
+			*c = append(*c, repeatCount{r.provider, r.status, country, n})
 		}
 	}
 }
@@ -182,9 +182,22 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 	obs := make([]events.Observation, 0, len(recs))
 	todo := make([]pending, 0, len(recs)) // todo[j] is obs[j]
 	now := h.now()
-	var counts repeatCounts
-	var used map[*reuseEntry]bool // entries served in this batch, for the age metric
+	var used map[*reuseEntry]int64 // entries served in this batch and how often
 	for i, r := range recs {
+		if h.reuse != nil {
+			// A repeat is served from the record cache after reading only its indicator.
+			if pk, ok := h.serde.PeekObservation(r.Value); ok {
+				key := h.reuser.ReuseKey(pk.Indicator, pk.Allowlisted)
+				if e, ok := h.reuse.Get(key); ok && (e.until.IsZero() || now.Before(e.until)) {
+					h.emit(res, recs, i, h.serde.EncodeEnrichmentSpliced(pk.Body, e.tail, now), pk.Indicator)
+					if used == nil {
+						used = make(map[*reuseEntry]int64)
+					}
+					used[e]++
+					continue
+				}
+			}
+		}
 		o, body, err := h.serde.DecodeObservationBody(ctx, r.Value)
 		if err != nil {
 			var de *events.DecodeError
@@ -197,19 +210,14 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 		}
 		p := pending{rec: i, body: body}
 		if h.reuse != nil {
-			p.key = h.reuser.ReuseKey(&o)
-			if e, ok := h.reuse.Get(p.key); ok && body != nil && (e.until.IsZero() || now.Before(e.until)) {
-				h.emit(res, recs, i, h.serde.EncodeEnrichmentSpliced(body, e.tail, now), &o)
-				counts.add(e)
-				if used == nil {
-					used = make(map[*reuseEntry]bool)
-				}
-				used[e] = true
-				continue
-			}
+			p.key = h.reuser.ReuseKey(o.Indicator, o.Allowlist != nil)
 		}
 		obs = append(obs, o)
 		todo = append(todo, p)
+	}
+	var counts repeatCounts
+	for e, n := range used {
+		counts.add(e, n)
 	}
 	for _, c := range counts {
 		h.reuser.Reused(c.provider, c.status, c.n)
@@ -281,7 +289,7 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 				continue
 			}
 		}
-		h.emit(res, recs, p.rec, val, &ens[j].Observation)
+		h.emit(res, recs, p.rec, val, ens[j].Observation.Indicator)
 		if encErr {
 			emitted = append(emitted, ens[j])
 		}
@@ -296,10 +304,10 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 }
 
 // emit sets record i's output: val keyed by the input's key (or the indicator's when it has none).
-func (h *Handler) emit(res []stream.Result, recs []*kgo.Record, i int, val []byte, o *events.Observation) {
+func (h *Handler) emit(res []stream.Result, recs []*kgo.Record, i int, val []byte, ind events.Indicator) {
 	key := recs[i].Key
 	if len(key) == 0 {
-		key = []byte(o.Indicator.Key())
+		key = []byte(ind.Key())
 	}
 	res[i].Outputs = []*kgo.Record{{Topic: h.cfg.OutTopic, Key: key, Value: val}}
 }
