@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ import (
 // cacheKeyPrefix starts every enrichment cache key (enrich's cache.KeyPrefix; internal packages
 // cannot be imported from here).
 const cacheKeyPrefix = "vigil:enrich:v1:"
+
+// recordKeyPrefix starts the keys of enrich's shared record cache (cache.RecordPrefix):
+// <prefix><scope>:<a|p>:<indicator key>, one indicator's encoded results per configuration.
+const recordKeyPrefix = "vigil:enrich:rec:v1:"
 
 const cacheUsage = `Usage:
   vigilctl cache show  INDICATOR
@@ -317,8 +322,38 @@ func purgeCached(ctx context.Context, rdb cacheRedis, ind events.Indicator) ([]s
 	if len(keys) == 0 {
 		return keys, nil
 	}
-	if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
-		return nil, fmt.Errorf("delete %d keys: %w", len(keys), err)
+	// the encoded records built from those entries go with them
+	records, err := findRecords(ctx, rdb, ind)
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.Unlink(ctx, append(keys, records...)...).Err(); err != nil {
+		return nil, fmt.Errorf("delete %d keys: %w", len(keys)+len(records), err)
+	}
+	return keys, nil
+}
+
+// findRecords lists the shared record-cache keys of ind (every configuration scope, allow-listed or not).
+func findRecords(ctx context.Context, rdb cacheRedis, ind events.Indicator) ([]string, error) {
+	pattern := recordKeyPrefix + "*:" + globEscape(ind.Key())
+	var keys []string
+	var cursor uint64
+	for {
+		ks, next, err := rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", pattern, err)
+		}
+		for _, k := range ks {
+			// <scope>:<a|p>:<indicator key>, the scope without ':'
+			rest := strings.TrimPrefix(k, recordKeyPrefix)
+			scope, tail, ok := strings.Cut(rest, ":")
+			if ok && scope != "" && len(tail) > 2 && (tail[0] == 'a' || tail[0] == 'p') && tail[1] == ':' && tail[2:] == ind.Key() && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
 	}
 	return keys, nil
 }

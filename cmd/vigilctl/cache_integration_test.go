@@ -49,6 +49,12 @@ func TestCacheShowPurgeRedis(t *testing.T) {
 	}
 	other := cacheKeyPrefix + "shodan:anon:domain:sub." + dom // another indicator: must survive the purge
 	keys[other] = entry("ok", time.Hour)
+	// enrich's shared records of the indicator (two scopes, allow-listed or not) go with its entries
+	records := []string{recordKeyPrefix + "0123456789abcdef:p:domain:" + dom, recordKeyPrefix + "fedcba9876543210:a:domain:" + dom}
+	otherRecord := recordKeyPrefix + "0123456789abcdef:p:domain:sub." + dom
+	for _, k := range append(records, otherRecord) {
+		keys[k] = "record"
+	}
 	for k, v := range keys {
 		if err := rdb.Set(ctx, k, v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
@@ -94,8 +100,11 @@ func TestCacheShowPurgeRedis(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Errorf("%d purged keys still exist (%v)", n, err)
 	}
-	if n, _ := rdb.Exists(ctx, other).Result(); n != 1 {
-		t.Error("purge deleted another indicator's entry")
+	if n, _ := rdb.Exists(ctx, other, otherRecord).Result(); n != 2 {
+		t.Error("purge deleted another indicator's entry or record")
+	}
+	if n, _ := rdb.Exists(ctx, records...).Result(); n != 0 {
+		t.Errorf("%d shared records of the purged indicator still exist", n)
 	}
 	out, _, err = runCmd(t, nil, "--redis", addr, "cache", "show", dom)
 	if err != nil || !strings.Contains(out, "no cached entries") {

@@ -55,7 +55,11 @@ func build(cfg config.Config, rdb redis.UniversalClient, serde *events.Serde, me
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("enricher: %w", err), closeProvs())
 	}
-	h := stage.New(stage.Config{OutTopic: cfg.OutTopic, RecordCacheSize: cfg.RecordCacheSize, RecordCacheTTL: cfg.Cache.L1TTL}, enr, serde, m, log)
+	scfg := stage.Config{OutTopic: cfg.OutTopic, RecordCacheSize: cfg.RecordCacheSize, RecordCacheTTL: cfg.Cache.L1TTL}
+	if store.Shared() {
+		scfg.Shared = store // records enriched by any replica are served by every other
+	}
+	h := stage.New(scfg, enr, serde, m, log)
 	return &app{enr: enr, lim: lim, store: store, metrics: m, handler: h, close: closeProvs}, nil
 }
 

@@ -268,3 +268,65 @@ func (s *Store) Purge(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// RecordPrefix starts the keys of the shared tier of enrich's record cache: one indicator's provider results
+// and merged exposure, already encoded (see the enrich stage). A purge (vigilctl) deletes them with the
+// provider entries.
+const RecordPrefix = "vigil:enrich:rec:v1:"
+
+// RecordKey is the shared record-cache key of an indicator under a configuration scope (see the enricher's
+// ReuseScope); allowlisted records are kept apart (providers skip them).
+func RecordKey(scope string, allowlisted bool, ind events.Indicator) string {
+	flag := "p"
+	if allowlisted {
+		flag = "a"
+	}
+	return RecordPrefix + scope + ":" + flag + ":" + ind.Key()
+}
+
+// GetRecords returns the stored values of keys, nil where there is none, in one round trip. Without Redis
+// every value is nil.
+func (s *Store) GetRecords(ctx context.Context, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	if s.rdb == nil || len(keys) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return out, fmt.Errorf("redis get %d records: %w", len(keys), err)
+	}
+	for i, c := range cmds {
+		if b, err := c.Bytes(); err == nil {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+// SetRecords stores vals under keys, each with its TTL (entries with a TTL <= 0 are skipped), in one round
+// trip. Without Redis it does nothing.
+func (s *Store) SetRecords(ctx context.Context, keys []string, vals [][]byte, ttls []time.Duration) error {
+	if s.rdb == nil || len(keys) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	n := 0
+	for i, k := range keys {
+		if ttls[i] <= 0 {
+			continue
+		}
+		pipe.Set(ctx, k, vals[i], ttls[i])
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis set %d records: %w", n, err)
+	}
+	return nil
+}

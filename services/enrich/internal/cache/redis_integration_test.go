@@ -272,3 +272,30 @@ func TestConcurrentFillsShareWritePipelines(t *testing.T) {
 		t.Fatalf("%d fills wrote %d pipelines, want fewer pipelines than fills", n, p)
 	}
 }
+
+// TestRecordsRedis: the shared record tier stores values with their TTLs and reads them back in one
+// round trip, nil where there is none.
+func TestRecordsRedis(t *testing.T) {
+	rdb := testRedis(t)
+	s := New(Config{}, rdb, nil)
+	ind := events.Indicator{Type: events.TypeIPv4, Value: "198.51.100.77"}
+	k1 := RecordKey("test"+time.Now().Format("150405.000000"), false, ind)
+	k2 := RecordKey("test"+time.Now().Format("150405.000000"), true, ind)
+	if k1 == k2 {
+		t.Fatal("allow-listed and plain records share a key")
+	}
+	if err := s.SetRecords(t.Context(), []string{k1, k2}, [][]byte{[]byte("one"), []byte("two")}, []time.Duration{time.Minute, 0}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRecords(t.Context(), []string{k1, k2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got[0]) != "one" || got[1] != nil {
+		t.Fatalf("got %q, %q; want one and nothing (a TTL of 0 is not stored)", got[0], got[1])
+	}
+	if ttl := rdb.PTTL(t.Context(), k1).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("TTL %v, want <= 1m", ttl)
+	}
+	rdb.Del(t.Context(), k1)
+}

@@ -11,6 +11,8 @@ package enricher
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -690,6 +692,22 @@ func (e *Enricher) ReuseKey(ind events.Indicator, allowlisted bool) string {
 		return ind.Key() + "\x00allowlisted"
 	}
 	return ind.Key()
+}
+
+// ReuseScope identifies the configuration results are reused under, for a cache shared by replicas: a
+// hash of every setting an enrichment depends on (the enabled providers, their credentials' fingerprints,
+// types, TTLs and what they may be sent, whether they have data, the merge rules and the internal networks
+// and suffixes). Replicas with the same configuration share records; a changed setting starts afresh.
+func (e *Enricher) ReuseScope() string {
+	h := sha256.New()
+	for _, p := range e.provs {
+		fmt.Fprintf(h, "%s|%s|%v|%d|%d|%t|%t|%t\n", p.name, p.cfg.CredentialFingerprint, p.cfg.Types,
+			p.cfg.TTLHit, p.cfg.TTLNotFound, p.cfg.AllowInternal, p.cfg.AllowAllowlisted, p.noData)
+	}
+	fmt.Fprintf(h, "merge %v|%s|%s\n", e.cfg.Merge.NetworkPreference, e.cfg.Merge.AbuseProvider, e.cfg.Merge.GreyNoiseProvider)
+	fmt.Fprintf(h, "internal %v\n", e.cfg.InternalNets.Prefixes())
+	fmt.Fprintf(h, "suffixes %v\n", e.cfg.InternalSuffixes)
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // ReusableUntil reports until when results (one Enrichment's, in provider order) may be served again to an

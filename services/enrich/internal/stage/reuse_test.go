@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"reflect"
 	"sync"
@@ -199,5 +200,123 @@ func TestRecordCacheKeysAllowlist(t *testing.T) {
 	got = decodeAll(t, s, res)
 	if got[0].Results[0].Status != events.StatusOK || got[1].Results[0].Status != events.StatusSkipped {
 		t.Fatalf("from the record cache: statuses %q %q, want ok skipped", got[0].Results[0].Status, got[1].Results[0].Status)
+	}
+}
+
+// mapRecords is an in-memory RecordStore.
+type mapRecords struct {
+	mu   sync.Mutex
+	m    map[string][]byte
+	ttl  map[string]time.Duration
+	gets int
+}
+
+func (m *mapRecords) GetRecords(_ context.Context, keys []string) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gets++
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = m.m[k]
+	}
+	return out, nil
+}
+
+func (m *mapRecords) SetRecords(_ context.Context, keys []string, vals [][]byte, ttls []time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, k := range keys {
+		m.m[k], m.ttl[k] = bytes.Clone(vals[i]), ttls[i]
+	}
+	return nil
+}
+
+// TestRecordCacheShared checks the shared tier: what one handler enriched, a second one (another replica,
+// or a restart) serves without its enricher, byte for byte the same tail, in one lookup per batch; an
+// expired or unreadable shared entry is not served.
+func TestRecordCacheShared(t *testing.T) {
+	s := testSerde(t)
+	shared := &mapRecords{m: map[string][]byte{}, ttl: map[string]time.Duration{}}
+	p := &fakeProvider{name: "cip"}
+	a := New(Config{OutTopic: "out", RecordCacheSize: 100, Shared: shared}, newSpy(t, p), s, nil, nil)
+	ips := []string{"45.33.32.1", "45.33.32.2"}
+	var batch []*kgo.Record
+	for i, ip := range ips {
+		batch = append(batch, record(t, s, observation(ip), int64(i)))
+	}
+	resA, err := a.Handle(t.Context(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shared.m) != 2 {
+		t.Fatalf("%d shared records written, want 2", len(shared.m))
+	}
+	for k, ttl := range shared.ttl {
+		if ttl <= 0 || ttl > 24*time.Hour {
+			t.Fatalf("shared record %s stored for %v, want the answer's remaining TTL", k, ttl)
+		}
+	}
+	spyB := newSpy(t, p)
+	b := New(Config{OutTopic: "out", RecordCacheSize: 100, Shared: shared}, spyB, s, nil, nil)
+	gets := shared.gets
+	resB, err := b.Handle(t.Context(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spyB.obs != 0 || p.total() != 2 || shared.gets != gets+1 {
+		t.Fatalf("second replica: enricher saw %d, provider calls %d, shared lookups %d; want 0, 2, 1", spyB.obs, p.total(), shared.gets-gets)
+	}
+	for i := range resA {
+		ea, eb := decodeAll(t, s, resA[i:i+1])[0], decodeAll(t, s, resB[i:i+1])[0]
+		ea.EnrichedAt, eb.EnrichedAt = time.Time{}, time.Time{}
+		// the first pass reports the answer as fetched, not cached; the shared copy is the same answer
+		for j := range ea.Results {
+			ea.Results[j].CachedAt, eb.Results[j].CachedAt = time.Time{}, time.Time{}
+		}
+		if !reflect.DeepEqual(ea, eb) {
+			t.Fatalf("record %d: shared tier gave\n%+v\nwant\n%+v", i, eb, ea)
+		}
+	}
+	// now in b's own tier: no further shared lookup
+	if _, err := b.Handle(t.Context(), batch); err != nil || shared.gets != gets+1 {
+		t.Fatalf("third pass: err %v, shared lookups %d, want none", err, shared.gets-gets-1)
+	}
+
+	// an unreadable entry and an expired one go to the enricher
+	for k := range shared.m {
+		shared.m[k] = []byte("garbage")
+	}
+	spyC := newSpy(t, p)
+	c := New(Config{OutTopic: "out", RecordCacheSize: 100, Shared: shared}, spyC, s, nil, nil)
+	if _, err := c.Handle(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if spyC.obs != 2 {
+		t.Fatalf("unreadable shared entries: enricher saw %d, want 2", spyC.obs)
+	}
+	spyD := newSpy(t, p)
+	d := New(Config{OutTopic: "out", RecordCacheSize: 100, Shared: shared}, spyD, s, nil, nil)
+	d.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
+	if _, err := d.Handle(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if spyD.obs != 2 {
+		t.Fatalf("expired shared entries: enricher saw %d, want 2", spyD.obs)
+	}
+}
+
+// TestReuseEntryMarshal round-trips an entry and rejects truncations.
+func TestReuseEntryMarshal(t *testing.T) {
+	e := &reuseEntry{tail: []byte{1, 2, 3, 250}, until: time.UnixMilli(1_700_000_000_123), country: "NL",
+		results: []reuseResult{{"criminalip", events.StatusOK, 1_700_000_000_000_000_001}, {"offline", events.StatusSkipped, 0}, {"greynoise", events.StatusNotFound, 5}}}
+	b := e.marshal()
+	got, ok := unmarshalEntry(b)
+	if !ok || !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip: %+v %v, want %+v", got, ok, e)
+	}
+	for cut := 0; cut < len(b)-len(e.tail); cut++ {
+		if _, ok := unmarshalEntry(b[:cut]); ok {
+			t.Fatalf("accepted a record cut at %d", cut)
+		}
 	}
 }

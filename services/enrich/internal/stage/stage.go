@@ -15,6 +15,7 @@ package stage
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/pkg/stream"
+	"github.com/vigilsec/vigil/services/enrich/internal/cache"
 	"github.com/vigilsec/vigil/services/enrich/internal/enricher"
 )
 
@@ -55,6 +57,17 @@ type Reuser interface {
 	Reused(provider, status string, n int64)
 	// ReusedAge records the age of a reused answer at use.
 	ReusedAge(provider string, age time.Duration)
+	// ReuseScope identifies the configuration, for records shared between replicas.
+	ReuseScope() string
+}
+
+// RecordStore is the shared tier of the record cache (*cache.Store on Redis): what one replica enriched,
+// another (or this one after a restart) serves without the provider cache, merge and encode.
+type RecordStore interface {
+	// GetRecords returns the values of keys (nil where none) in one round trip.
+	GetRecords(ctx context.Context, keys []string) ([][]byte, error)
+	// SetRecords stores values with their TTLs in one round trip.
+	SetRecords(ctx context.Context, keys []string, vals [][]byte, ttls []time.Duration) error
 }
 
 // Recorder is told about the Enrichments the handler returns, once per batch (*otelmetrics.Metrics counts
@@ -86,6 +99,10 @@ type Config struct {
 	// RecordCacheTTL bounds an entry's life (default 10m, like the L1 cache), so a purge (vigilctl) or a
 	// provider's new answer reaches every replica within it.
 	RecordCacheTTL time.Duration
+	// Shared, when set, is the record cache's shared tier: entries are also stored there (until their
+	// answers expire) and looked up there, in one round trip per batch, for what the in-process tier
+	// misses.
+	Shared RecordStore
 }
 
 // reuseEntry is one indicator's encoded results in the record cache.
@@ -144,6 +161,12 @@ type Handler struct {
 	now    func() time.Time
 
 	scratch []byte // tail encoding buffer (Handle runs on one goroutine at a time)
+	scope   string // Reuser.ReuseScope, for shared keys
+
+	// this batch's entries for the shared tier
+	putKeys []string
+	putVals [][]byte
+	putTTLs []time.Duration
 }
 
 var _ stream.BatchHandler = (*Handler)(nil)
@@ -161,6 +184,7 @@ func New(cfg Config, enr Enricher, serde *events.Serde, rec Recorder, log *slog.
 	if ru, ok := enr.(Reuser); ok && cfg.RecordCacheSize > 0 {
 		h.reuser = ru
 		h.reuse = expirable.NewLRU[string, *reuseEntry](cfg.RecordCacheSize, nil, cfg.RecordCacheTTL)
+		h.scope = ru.ReuseScope()
 	}
 	return h
 }
@@ -170,6 +194,8 @@ type pending struct {
 	rec  int    // index in the batch
 	body []byte // the observation's Avro body when it can be spliced, else nil
 	key  string // ReuseKey, when the record cache is on
+	ind  events.Indicator
+	allw bool // allow-listed at ingest
 }
 
 // Handle implements stream.BatchHandler: one Result per record, one Enrichment output per decoded record.
@@ -208,12 +234,15 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			}
 			continue
 		}
-		p := pending{rec: i, body: body}
+		p := pending{rec: i, body: body, ind: o.Indicator, allw: o.Allowlist != nil}
 		if h.reuse != nil {
 			p.key = h.reuser.ReuseKey(o.Indicator, o.Allowlist != nil)
 		}
 		obs = append(obs, o)
 		todo = append(todo, p)
+	}
+	if h.cfg.Shared != nil && h.reuse != nil && len(todo) > 0 {
+		obs, todo, used = h.fromShared(ctx, res, recs, obs, todo, used, now)
 	}
 	var counts repeatCounts
 	for e, n := range used {
@@ -271,7 +300,7 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 		if h.reuse != nil && p.body != nil {
 			tail, ok := tails[p.key]
 			if !ok {
-				tail = h.store(p.key, &ens[j], fields)
+				tail = h.store(p.key, p.ind, p.allw, &ens[j], fields)
 				if tails == nil {
 					tails = make(map[string][]byte)
 				}
@@ -294,6 +323,7 @@ func (h *Handler) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Resu
 			emitted = append(emitted, ens[j])
 		}
 	}
+	h.flushShared(ctx)
 	if h.rec != nil {
 		if !encErr {
 			emitted = ens
@@ -314,7 +344,7 @@ func (h *Handler) emit(res []stream.Result, recs []*kgo.Record, i int, val []byt
 
 // store encodes an enrichment's tail and keeps it in the record cache when its results may be reused. It
 // returns the tail either way.
-func (h *Handler) store(key string, en *events.Enrichment, sorted []events.SortedFields) []byte {
+func (h *Handler) store(key string, ind events.Indicator, allowlisted bool, en *events.Enrichment, sorted []events.SortedFields) []byte {
 	h.scratch = events.AppendEnrichmentTail(h.scratch[:0], en.Results, sorted, &en.Exposure)
 	tail := bytes.Clone(h.scratch) // exact size: the entry lives long
 	until, ok := h.reuser.ReusableUntil(en.Results)
@@ -331,7 +361,17 @@ func (h *Handler) store(key string, en *events.Enrichment, sorted []events.Sorte
 			rs[i].fetched = r.FetchedAt.UnixNano()
 		}
 	}
-	h.reuse.Add(key, &reuseEntry{tail: tail, until: until, results: rs, country: strings.Clone(en.Exposure.Country)})
+	e := &reuseEntry{tail: tail, until: until, results: rs, country: strings.Clone(en.Exposure.Country)}
+	h.reuse.Add(key, e)
+	if h.cfg.Shared != nil {
+		ttl := h.cfg.RecordCacheTTL
+		if !until.IsZero() {
+			ttl = until.Sub(en.EnrichedAt)
+		}
+		h.putKeys = append(h.putKeys, cache.RecordKey(h.scope, allowlisted, ind))
+		h.putVals = append(h.putVals, e.marshal())
+		h.putTTLs = append(h.putTTLs, ttl)
+	}
 	return tail
 }
 
@@ -343,4 +383,153 @@ func statusString(s string) string {
 		}
 	}
 	return strings.Clone(s)
+}
+
+// fromShared serves the pending observations whose indicator the shared tier has (one round trip for the
+// batch's distinct keys), adds those entries to the in-process tier and returns what is left for the
+// enricher. A shared-tier error only costs the lookup: the records go to the enricher.
+func (h *Handler) fromShared(ctx context.Context, res []stream.Result, recs []*kgo.Record, obs []events.Observation, todo []pending,
+	used map[*reuseEntry]int64, now time.Time) ([]events.Observation, []pending, map[*reuseEntry]int64) {
+	idx := map[string]int{} // reuse key -> index in keys
+	var keys, rkeys []string
+	for _, p := range todo {
+		if p.body == nil {
+			continue
+		}
+		if _, ok := idx[p.key]; !ok {
+			idx[p.key] = len(keys)
+			keys = append(keys, p.key)
+			rkeys = append(rkeys, cache.RecordKey(h.scope, p.allw, p.ind))
+		}
+	}
+	if len(keys) == 0 {
+		return obs, todo, used
+	}
+	vals, err := h.cfg.Shared.GetRecords(ctx, rkeys)
+	if err != nil {
+		h.log.WarnContext(ctx, "shared record cache lookup", "keys", len(rkeys), "err", err)
+	}
+	found := make([]*reuseEntry, len(keys))
+	n := 0
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		e, ok := unmarshalEntry(v)
+		if !ok || (!e.until.IsZero() && !now.Before(e.until)) {
+			continue
+		}
+		found[i] = e
+		h.reuse.Add(keys[i], e)
+		n++
+	}
+	if n == 0 {
+		return obs, todo, used
+	}
+	keptObs, keptTodo := obs[:0], todo[:0]
+	for j, p := range todo {
+		var e *reuseEntry
+		if p.body != nil {
+			e = found[idx[p.key]]
+		}
+		if e == nil {
+			keptObs, keptTodo = append(keptObs, obs[j]), append(keptTodo, p)
+			continue
+		}
+		h.emit(res, recs, p.rec, h.serde.EncodeEnrichmentSpliced(p.body, e.tail, now), p.ind)
+		if used == nil {
+			used = make(map[*reuseEntry]int64)
+		}
+		used[e]++
+	}
+	return keptObs, keptTodo, used
+}
+
+// flushShared writes the batch's new entries to the shared tier in one round trip (best effort).
+func (h *Handler) flushShared(ctx context.Context) {
+	if len(h.putKeys) == 0 {
+		return
+	}
+	if err := h.cfg.Shared.SetRecords(ctx, h.putKeys, h.putVals, h.putTTLs); err != nil {
+		h.log.WarnContext(ctx, "shared record cache write", "keys", len(h.putKeys), "err", err)
+	}
+	clear(h.putVals)
+	h.putKeys, h.putVals, h.putTTLs = h.putKeys[:0], h.putVals[:0], h.putTTLs[:0]
+}
+
+// Status codes of a marshalled entry.
+var entryStatuses = [...]string{events.StatusOK, events.StatusNotFound, events.StatusSkipped}
+
+// marshal encodes e for the shared tier: a version byte, until (unix ms, 0 none), the results (provider,
+// status, fetch time), the country, then the tail.
+func (e *reuseEntry) marshal() []byte {
+	b := make([]byte, 0, len(e.tail)+16+24*len(e.results)+len(e.country))
+	b = append(b, 1)
+	var until int64
+	if !e.until.IsZero() {
+		until = e.until.UnixMilli()
+	}
+	b = binary.AppendVarint(b, until)
+	b = binary.AppendUvarint(b, uint64(len(e.results)))
+	for _, r := range e.results {
+		b = binary.AppendUvarint(b, uint64(len(r.provider)))
+		b = append(b, r.provider...)
+		b = append(b, byte(slices.Index(entryStatuses[:], r.status)))
+		b = binary.AppendVarint(b, r.fetched)
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.country)))
+	b = append(b, e.country...)
+	return append(b, e.tail...)
+}
+
+// unmarshalEntry decodes marshal's output; false for anything else.
+func unmarshalEntry(b []byte) (*reuseEntry, bool) {
+	if len(b) == 0 || b[0] != 1 {
+		return nil, false
+	}
+	b = b[1:]
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return "", false
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, true
+	}
+	until, k := binary.Varint(b)
+	if k <= 0 {
+		return nil, false
+	}
+	b = b[k:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > 64 {
+		return nil, false
+	}
+	b = b[k:]
+	e := &reuseEntry{results: make([]reuseResult, n)}
+	if until != 0 {
+		e.until = time.UnixMilli(until)
+	}
+	for i := range e.results {
+		p, ok := str()
+		if !ok || len(b) == 0 || int(b[0]) >= len(entryStatuses) {
+			return nil, false
+		}
+		st := entryStatuses[b[0]]
+		b = b[1:]
+		f, k := binary.Varint(b)
+		if k <= 0 {
+			return nil, false
+		}
+		b = b[k:]
+		e.results[i] = reuseResult{provider: p, status: st, fetched: f}
+	}
+	c, ok := str()
+	if !ok {
+		return nil, false
+	}
+	e.country = c
+	e.tail = bytes.Clone(b)
+	return e, true
 }
