@@ -71,6 +71,20 @@ type lstate struct {
 	// full: the next write stores every field (the state was just read or
 	// created here); after that only the fields a batch changed.
 	full bool
+	// wmLive: the hash holds window caches (wm, w1, w24, w7) a script-path
+	// reader would trust; the next write invalidates them (wm = -1), since
+	// this path does not keep them up to date.
+	wmLive bool
+	// asField: the hash holds a distinct-asset count ("as") a script-path
+	// reader would trust; cleared when assets are added.
+	asField bool
+}
+
+// fixedFields are the scalar fields, to write only those a batch changed.
+type fixedFields struct{ count, first, last, obs, sev, ex int64 }
+
+func (st *lstate) fixed() fixedFields {
+	return fixedFields{st.count, st.first, st.last, st.obs, st.sev, st.ex}
 }
 
 // touched lists what one batch changed in a state beyond the fixed fields.
@@ -284,6 +298,7 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	for k, key := range g.keys {
 		st := states[k]
 		created := st.count == 0
+		old := st.fixed()
 		tc.reset()
 		fresh := false
 		var assets []any
@@ -370,7 +385,9 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 			pipe.HDel(ctx, base+":h", stale...)
 		}
 		if st.count > 0 {
-			pipe.HSet(ctx, base+":h", st.image(nowMin, shortFrom, medFrom, nowHour, len(assets) > 0, &tc)...)
+			if args := st.image(old, len(assets) > 0, &tc); len(args) > 0 {
+				pipe.HSet(ctx, base+":h", args...)
+			}
 		}
 		if len(assets) > 0 {
 			pipe.PFAdd(ctx, base+":hll", assets...)
@@ -481,19 +498,35 @@ func (st *lstate) windows(medFrom, shortFrom, nowMin, nowHour int64) (w1, w24, w
 	return w1, w24, w7
 }
 
-// image is the HSET argument list of a write: the fixed fields (with the
-// window caches of the current minute) and either every other field (when
-// st.full) or those t lists. When the asset count is about to change, "as"
-// is cleared (a script-path reader then counts the HyperLogLog itself).
-func (st *lstate) image(nowMin, shortFrom, medFrom, nowHour int64, assetsChanged bool, t *touched) []any {
-	w1, w24, w7 := st.windows(medFrom, shortFrom, nowMin, nowHour)
-	out := make([]any, 0, 2*(13+len(st.counters)+len(st.marks)+len(st.mins)+len(st.hours)))
-	out = append(out, "count", st.count, "first", st.first, "last", st.last, "obs", st.obs, "sev", st.sev,
-		"wm", nowMin, "w1", w1, "w24", w24, "w7", w7, "v2", "1", "ex", st.ex)
-	if assetsChanged || !st.asKnown {
+// image is the HSET argument list of a write: every field when st.full
+// (the state was just read or created), else the scalars that changed since
+// old and the fields t lists. Window caches are not kept by this path: a
+// hash that holds live ones gets wm = -1 (a script-path reader then sums the
+// buckets), and a stored asset count is cleared when assets are added (it
+// then counts the HyperLogLog).
+func (st *lstate) image(old fixedFields, assetsChanged bool, t *touched) []any {
+	out := make([]any, 0, 2*(10+len(t.fields)+len(t.mins)+len(t.hours)))
+	scalar := func(name string, v, was int64) {
+		if st.full || v != was {
+			out = append(out, name, v)
+		}
+	}
+	scalar("count", st.count, old.count)
+	scalar("first", st.first, old.first)
+	scalar("last", st.last, old.last)
+	scalar("obs", st.obs, old.obs)
+	scalar("sev", st.sev, old.sev)
+	scalar("ex", st.ex, old.ex)
+	if st.full {
+		out = append(out, "v2", "1")
+	}
+	if st.full || st.wmLive {
+		out = append(out, "wm", -1)
+		st.wmLive = false
+	}
+	if st.asField && assetsChanged {
 		out = append(out, "as", "")
-	} else {
-		out = append(out, "as", st.as)
+		st.asField = false
 	}
 	if !st.full {
 		for _, name := range t.fields {
@@ -587,9 +620,11 @@ func parseState(h map[string]string) (*lstate, bool) {
 				ok = true
 			} else {
 				st.as, ok = num(val)
-				st.asKnown = ok
+				st.asKnown, st.asField = ok, ok
 			}
-		case name == "v2", name == "wm", name == "w1", name == "w24", name == "w7":
+		case name == "wm":
+			st.wmLive, ok = val != "" && val != "-1", true
+		case name == "v2", name == "w1", name == "w24", name == "w7":
 			ok = true // window caches are recomputed from the buckets
 		case strings.HasPrefix(name, "a:"), strings.HasPrefix(name, "d:"):
 			var v int64
