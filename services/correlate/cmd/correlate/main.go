@@ -110,8 +110,9 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 		return err
 	}
 	defer func() { _ = metrics.Close() }()
-	st, err := stage.New(stage.Config{EnrichedTopic: cfg.InTopic, FeedbackTopic: cfg.FeedbackTopic, VerdictTopic: cfg.OutTopic},
-		corr, deps.Serde, metrics, log)
+	// With the decay sweeper on, verdicts are acked with their enrichment, which schedules their re-scoring.
+	st, err := stage.New(stage.Config{EnrichedTopic: cfg.InTopic, FeedbackTopic: cfg.FeedbackTopic, VerdictTopic: cfg.OutTopic,
+		Rescore: cfg.DecaySweepInterval > 0}, corr, deps.Serde, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -122,6 +123,9 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 	}
 	// The stage watches produce acknowledgements to ack published verdicts (see package stage).
 	rcfg.ExtraOpts = append(rcfg.ExtraOpts, kgo.WithHooks(st))
+	// The decay sweeper sweeps the input partitions this replica owns (from the group's callbacks).
+	owned := stage.NewPartitions(cfg.InTopic)
+	owned.Watch(&rcfg)
 	if rs, ok := store.(*state.Redis); ok {
 		// The owner-side state cache is valid only while this replica owns the partitions.
 		prev := rcfg.OnRevoke
@@ -141,6 +145,12 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 		return errors.Join(err, r.Close(ctx))
 	}
 
+	sweeper, err := stage.NewSweeper(stage.SweepConfig{VerdictTopic: cfg.OutTopic, Interval: cfg.DecaySweepInterval, Batch: cfg.DecaySweepBatch},
+		st, corr, r.Client(), deps.Serde, owned, metrics, log)
+	if err != nil {
+		return errors.Join(err, r.Close(ctx))
+	}
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -149,12 +159,13 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 
 	log.Info("correlate starting", "in", []string{cfg.InTopic, cfg.FeedbackTopic}, "out", cfg.OutTopic,
 		"policy", policySource(cfg.PolicyFile), "policy_version", pol.Version, "lists", len(set.Lists()),
-		"assets", cfg.AssetsFile, "redis", rdb != nil, "kafka", cfg.Common.Kafka.LogValue())
+		"assets", cfg.AssetsFile, "redis", rdb != nil, "decay_sweep_interval", cfg.DecaySweepInterval.String(), "kafka", cfg.Common.Kafka.LogValue())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(gctx) })
 	g.Go(func() error { return deps.Ops(gctx, r.Ready, []telemetry.Check{service.RedisCheck(rdb)}, nil) })
 	g.Go(func() error { return reloader.Run(gctx, hup) })
+	g.Go(func() error { return sweeper.Run(gctx) }) // returns at once when disabled; stops before the client closes
 	err = g.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Common.ShutdownTimeout)
 	defer cancel()

@@ -17,6 +17,8 @@
 //	VIGIL_CORRELATE_SEEN_TTL         long + 24h              how long a source offset is remembered for replay dedupe (minimum long + 24h)
 //	VIGIL_CORRELATE_STATE_TTL        long + 168h             state of an indicator unseen this long expires
 //	VIGIL_CORRELATE_LOCAL_STATES     20000                   indicator states the partition owner keeps in process to update Redis with plain commands instead of a script (not on Redis Cluster; 0 = script always)
+//	VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL 1m                  how often idle indicators whose verdict decay (or the refresh interval) may change are re-scored; 0 disables
+//	VIGIL_CORRELATE_DECAY_SWEEP_BATCH    500                 due indicators claimed per store call (1..10000)
 package config
 
 import (
@@ -44,6 +46,11 @@ type Config struct {
 	Warninglists  []string
 	AllowFiles    []string
 	State         state.Config
+	// DecaySweepInterval is the time between decay sweeps (stage.Sweeper);
+	// 0 disables re-scoring without new sightings.
+	DecaySweepInterval time.Duration
+	// DecaySweepBatch is how many due indicators a sweep claims at a time.
+	DecaySweepBatch int
 }
 
 // Load reads the environment through e and validates it.
@@ -67,6 +74,8 @@ func Load(e *envconf.Env) (Config, error) {
 			StateTTL:    e.Duration("VIGIL_CORRELATE_STATE_TTL", 0),
 			LocalStates: e.Int("VIGIL_CORRELATE_LOCAL_STATES", 20_000),
 		},
+		DecaySweepInterval: e.Duration("VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL", time.Minute),
+		DecaySweepBatch:    e.Int("VIGIL_CORRELATE_DECAY_SWEEP_BATCH", 500),
 	}
 	topics := map[string]string{"VIGIL_TOPIC_ENRICHED": c.InTopic, "VIGIL_TOPIC_FEEDBACK": c.FeedbackTopic, "VIGIL_TOPIC_VERDICTS": c.OutTopic}
 	for _, name := range []string{"VIGIL_TOPIC_ENRICHED", "VIGIL_TOPIC_FEEDBACK", "VIGIL_TOPIC_VERDICTS"} {
@@ -102,6 +111,9 @@ func Load(e *envconf.Env) (Config, error) {
 			e.Fail("VIGIL_CORRELATE_WINDOW_LONG", w.Long.String(), err.Error())
 		}
 	}
+	if c.DecaySweepBatch < 1 || c.DecaySweepBatch > maxSweepBatch {
+		e.Fail("VIGIL_CORRELATE_DECAY_SWEEP_BATCH", strconv.Itoa(c.DecaySweepBatch), "must be between 1 and "+strconv.Itoa(maxSweepBatch))
+	}
 	if c.State.LocalStates < 0 {
 		e.Fail("VIGIL_CORRELATE_LOCAL_STATES", strconv.Itoa(c.State.LocalStates), "must not be negative")
 	}
@@ -110,6 +122,10 @@ func Load(e *envconf.Env) (Config, error) {
 	}
 	return c, e.Err()
 }
+
+// maxSweepBatch bounds VIGIL_CORRELATE_DECAY_SWEEP_BATCH: one claim script
+// and one load pipeline handle a batch.
+const maxSweepBatch = 10_000
 
 // ListConfig returns the allow-list selection (shipped warninglists and local files).
 func (c Config) ListConfig() allowlist.Config {

@@ -30,19 +30,24 @@ func TestDefaults(t *testing.T) {
 	if w := c.State.Windows; w.Short != time.Hour || w.Medium != 24*time.Hour || w.Long != 7*24*time.Hour {
 		t.Errorf("windows = %+v", w)
 	}
+	if c.DecaySweepInterval != time.Minute || c.DecaySweepBatch != 500 {
+		t.Errorf("decay sweep every %v, %d at a time; want 1m, 500", c.DecaySweepInterval, c.DecaySweepBatch)
+	}
 }
 
 func TestValues(t *testing.T) {
 	t.Parallel()
 	c, err := Load(envconf.New(envconf.FromMap(map[string]string{
-		"VIGIL_CORRELATE_POLICY_FILE":  "../../testdata/policy.strict.yaml",
-		"VIGIL_CORRELATE_ASSETS_FILE":  "../../testdata/assets.yaml",
-		"VIGIL_ALLOWLIST_FILES":        "../../testdata/allow.local.yaml",
-		"VIGIL_WARNINGLISTS":           "none",
-		"VIGIL_CORRELATE_WINDOW_SHORT": "30m",
-		"VIGIL_CORRELATE_WINDOW_LONG":  "72h",
-		"VIGIL_CORRELATE_SEEN_TTL":     "96h",
-		"VIGIL_TOPIC_VERDICTS":         "v.out",
+		"VIGIL_CORRELATE_POLICY_FILE":          "../../testdata/policy.strict.yaml",
+		"VIGIL_CORRELATE_ASSETS_FILE":          "../../testdata/assets.yaml",
+		"VIGIL_ALLOWLIST_FILES":                "../../testdata/allow.local.yaml",
+		"VIGIL_WARNINGLISTS":                   "none",
+		"VIGIL_CORRELATE_WINDOW_SHORT":         "30m",
+		"VIGIL_CORRELATE_WINDOW_LONG":          "72h",
+		"VIGIL_CORRELATE_SEEN_TTL":             "96h",
+		"VIGIL_TOPIC_VERDICTS":                 "v.out",
+		"VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL": "0",
+		"VIGIL_CORRELATE_DECAY_SWEEP_BATCH":    "50",
 	})))
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +60,9 @@ func TestValues(t *testing.T) {
 	}
 	if c.OutTopic != "v.out" || len(c.ListConfig().LocalFiles) != 1 {
 		t.Errorf("out %q lists %+v", c.OutTopic, c.ListConfig())
+	}
+	if c.DecaySweepInterval != 0 || c.DecaySweepBatch != 50 {
+		t.Errorf("decay sweep every %v, %d at a time; want 0 (off), 50", c.DecaySweepInterval, c.DecaySweepBatch)
 	}
 }
 
@@ -81,6 +89,11 @@ func TestBadConfigs(t *testing.T) {
 		{"feedback is out", map[string]string{"VIGIL_TOPIC_FEEDBACK": "indicators.verdicts"}, "VIGIL_TOPIC_FEEDBACK"},
 		{"out is dlq", map[string]string{"VIGIL_TOPIC_VERDICTS": "vigil.dlq"}, "VIGIL_TOPIC_VERDICTS"},
 		{"common: batch", map[string]string{"VIGIL_MAX_BATCH": "0"}, "VIGIL_MAX_BATCH"},
+		{"negative sweep interval", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL": "-1m"}, "VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL"},
+		{"sweep interval not a duration", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL": "often"}, "VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL"},
+		{"sweep batch zero", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_BATCH": "0"}, "VIGIL_CORRELATE_DECAY_SWEEP_BATCH"},
+		{"sweep batch too big", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_BATCH": "20000"}, "VIGIL_CORRELATE_DECAY_SWEEP_BATCH"},
+		{"sweep batch not a number", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_BATCH": "many"}, "VIGIL_CORRELATE_DECAY_SWEEP_BATCH"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

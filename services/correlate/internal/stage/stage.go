@@ -292,7 +292,11 @@ func (s *Stage) takeConfirmed(ctx context.Context) []correlator.Published {
 	return vs
 }
 
-// Flush acks the verdicts Kafka confirmed after the last Handle. Call it
+// Flush acks the verdicts Kafka confirmed after the last Handle: call it
 // once after the runner stopped (best effort: a verdict not acked is
-// emitted again after a restart).
+// emitted again after a restart). It is safe while the runner runs (the
+// decay Sweeper calls it before each sweep, so that an idle stream's last
+// verdicts are acked and scheduled): a batch handled meanwhile may miss
+// those acks and publish a verdict once more than needed, as with verdicts
+// still in flight.
 func (s *Stage) Flush(ctx context.Context) error { return s.ackConfirmed(ctx) }

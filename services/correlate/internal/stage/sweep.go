@@ -12,9 +12,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/pkg/stream"
 	"github.com/vigilsec/vigil/services/correlate/internal/correlator"
 	"github.com/vigilsec/vigil/services/correlate/internal/state"
 )
+
+// Flusher acks the verdicts Kafka confirmed since the stream's last batch
+// (*Stage satisfies it).
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+var _ Flusher = (*Stage)(nil)
 
 // Rescorer is what the Sweeper needs of *correlator.Correlator.
 type Rescorer interface {
@@ -38,6 +47,23 @@ type Partitions struct {
 // NewPartitions tracks the partitions of topic.
 func NewPartitions(topic string) *Partitions {
 	return &Partitions{topic: topic, owned: map[int32]bool{}}
+}
+
+// Watch feeds p from the consumer group of the runner cfg configures:
+// kgo.OnPartitionsAssigned, appended to cfg.ExtraOpts (the runner sets no
+// assignment callback of its own), and cfg.OnRevoke, which runs p's before
+// the one already set.
+func (p *Partitions) Watch(cfg *stream.Config) {
+	cfg.ExtraOpts = append(cfg.ExtraOpts, kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+		p.Assigned(assigned)
+	}))
+	prev := cfg.OnRevoke
+	cfg.OnRevoke = func(ctx context.Context, revoked map[string][]int32) {
+		p.Revoked(revoked)
+		if prev != nil {
+			prev(ctx, revoked)
+		}
+	}
 }
 
 // Assigned adds the partitions of the tracked topic in assigned.
@@ -107,6 +133,7 @@ type SweepConfig struct {
 // first sweep finds the claims leased and skips them).
 type Sweeper struct {
 	cfg    SweepConfig
+	stage  Flusher
 	corr   Rescorer
 	client *kgo.Client
 	serde  *events.Serde
@@ -115,9 +142,11 @@ type Sweeper struct {
 	log    *slog.Logger
 }
 
-// NewSweeper returns a Sweeper producing through client (the runner's);
-// m may be nil.
-func NewSweeper(cfg SweepConfig, corr Rescorer, client *kgo.Client, serde *events.Serde, owned *Partitions, m *Metrics, log *slog.Logger) (*Sweeper, error) {
+// NewSweeper returns a Sweeper producing through client (the runner's).
+// Before each sweep it flushes stage, so that the verdicts of an idle
+// stream's last batch, which wait for the next batch to be acked, are acked
+// and scheduled; stage and m may be nil.
+func NewSweeper(cfg SweepConfig, stage Flusher, corr Rescorer, client *kgo.Client, serde *events.Serde, owned *Partitions, m *Metrics, log *slog.Logger) (*Sweeper, error) {
 	if cfg.VerdictTopic == "" || cfg.Interval < 0 || cfg.Batch < 0 || corr == nil || client == nil || serde == nil || owned == nil || log == nil {
 		return nil, fmt.Errorf("new sweeper: %w", ErrConfig)
 	}
@@ -127,7 +156,7 @@ func NewSweeper(cfg SweepConfig, corr Rescorer, client *kgo.Client, serde *event
 	if cfg.ProduceTimeout <= 0 {
 		cfg.ProduceTimeout = 30 * time.Second
 	}
-	return &Sweeper{cfg: cfg, corr: corr, client: client, serde: serde, owned: owned, m: m, log: log}, nil
+	return &Sweeper{cfg: cfg, stage: stage, corr: corr, client: client, serde: serde, owned: owned, m: m, log: log}, nil
 }
 
 // Run sweeps every Interval until ctx ends and returns nil; with Interval
@@ -162,7 +191,8 @@ type SweepResult struct {
 	Partitions int // owned partitions swept
 }
 
-// Sweep claims and re-scores due indicators, batch after batch, until
+// Sweep first flushes the stage's confirmed verdicts, then claims and
+// re-scores due indicators, batch after batch, until
 // fewer than a batch are due or a publication fails, and logs a summary
 // when it did anything. A batch that was claimed is finished even when ctx
 // ends (bounded by ProduceTimeout).
@@ -170,6 +200,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	start := time.Now()
 	parts := s.owned.List()
 	res := SweepResult{Partitions: len(parts)}
+	if s.stage != nil {
+		if err := s.stage.Flush(ctx); err != nil {
+			return res, err
+		}
+	}
 	var err error
 	for len(parts) > 0 && ctx.Err() == nil {
 		var claimed int

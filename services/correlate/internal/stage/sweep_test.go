@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilsec/vigil/pkg/allowlist"
 	"github.com/vigilsec/vigil/pkg/events"
+	"github.com/vigilsec/vigil/pkg/stream"
 	"github.com/vigilsec/vigil/pkg/telemetry"
 	"github.com/vigilsec/vigil/services/correlate/internal/correlator"
 	"github.com/vigilsec/vigil/services/correlate/internal/policy"
@@ -137,7 +138,7 @@ func TestSweeperRescoresIdleIndicators(t *testing.T) {
 	}
 	owned := NewPartitions(topicIn)
 	owned.Assigned(map[string][]int32{topicIn: {2}, topicFB: {0, 1, 2}})
-	sw, err := NewSweeper(SweepConfig{VerdictTopic: topicOut, Interval: time.Minute, Batch: 1}, c, cl, s, owned, m, quiet())
+	sw, err := NewSweeper(SweepConfig{VerdictTopic: topicOut, Interval: time.Minute, Batch: 1}, st, c, cl, s, owned, m, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,12 +166,12 @@ func TestSweeperRescoresIdleIndicators(t *testing.T) {
 	if len(first) != 3 || first[idle].Level != "critical" {
 		t.Fatalf("first verdicts %+v, want three critical", first)
 	}
-	produce(st, res, nil) // Kafka acknowledged them
-	if err := st.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	produce(st, res, nil) // Kafka acknowledged them; no batch follows to ack them
 	if r, err := sw.Sweep(ctx); err != nil || r.Claimed != 0 {
 		t.Fatalf("sweep right after publishing = %+v, %v; want nothing due", r, err)
+	}
+	if len(st.takeConfirmed(ctx)) != 0 {
+		t.Fatal("the sweep did not ack the stage's confirmed verdicts")
 	}
 
 	// busy is sighted again an hour later; that batch's verdict is not acked yet
@@ -258,7 +259,7 @@ func TestSweeperPutsBackUnpublished(t *testing.T) {
 	}
 	owned := NewPartitions(topicIn)
 	owned.Assigned(map[string][]int32{topicIn: {0}})
-	broken, err := NewSweeper(SweepConfig{VerdictTopic: "no.such.topic", Interval: time.Minute, ProduceTimeout: 300 * time.Millisecond}, c, cl, s, owned, nil, quiet())
+	broken, err := NewSweeper(SweepConfig{VerdictTopic: "no.such.topic", Interval: time.Minute, ProduceTimeout: 300 * time.Millisecond}, nil, c, cl, s, owned, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestSweeperPutsBackUnpublished(t *testing.T) {
 	if err == nil || r.PutBack != 1 || r.Reemitted != 0 {
 		t.Fatalf("sweep with a failing produce = %+v, %v; want an error and the claim put back", r, err)
 	}
-	sw, err := NewSweeper(SweepConfig{VerdictTopic: topicOut, Interval: time.Minute}, c, cl, s, owned, nil, quiet())
+	sw, err := NewSweeper(SweepConfig{VerdictTopic: topicOut, Interval: time.Minute}, nil, c, cl, s, owned, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +327,26 @@ func TestPartitions(t *testing.T) {
 	}
 }
 
+// TestPartitionsWatch: Watch adds the assignment callback and runs its
+// revocation before the one already configured (the assignment itself is
+// covered by the integration test, with a real group).
+func TestPartitionsWatch(t *testing.T) {
+	t.Parallel()
+	var earlier map[string][]int32
+	cfg := stream.Config{OnRevoke: func(_ context.Context, revoked map[string][]int32) { earlier = revoked }}
+	p := NewPartitions(topicIn)
+	p.Assigned(map[string][]int32{topicIn: {0, 1}})
+	p.Watch(&cfg)
+	if len(cfg.ExtraOpts) != 1 {
+		t.Fatalf("%d extra client options, want the assignment callback", len(cfg.ExtraOpts))
+	}
+	revoked := map[string][]int32{topicIn: {1}}
+	cfg.OnRevoke(t.Context(), revoked)
+	if got := p.List(); !slices.Equal(got, []int32{0}) || earlier == nil {
+		t.Errorf("after a revocation: owned %v, earlier callback got %v", got, earlier)
+	}
+}
+
 func TestNewSweeperRejects(t *testing.T) {
 	t.Parallel()
 	cl := fakeKafka(t)
@@ -345,7 +366,7 @@ func TestNewSweeperRejects(t *testing.T) {
 		{"no partitions", SweepConfig{VerdictTopic: topicOut}, cl, nil},
 	}
 	for _, tc := range cases {
-		if _, err := NewSweeper(tc.cfg, c, tc.client, s, tc.owned, nil, quiet()); !errors.Is(err, ErrConfig) {
+		if _, err := NewSweeper(tc.cfg, nil, c, tc.client, s, tc.owned, nil, quiet()); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", tc.name, err)
 		}
 	}
@@ -355,7 +376,7 @@ func TestNewSweeperRejects(t *testing.T) {
 func TestSweeperDisabled(t *testing.T) {
 	t.Parallel()
 	c, _ := clockCorrelator(t)
-	sw, err := NewSweeper(SweepConfig{VerdictTopic: topicOut}, c, fakeKafka(t), serde(t), NewPartitions(topicIn), nil, quiet())
+	sw, err := NewSweeper(SweepConfig{VerdictTopic: topicOut}, nil, c, fakeKafka(t), serde(t), NewPartitions(topicIn), nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
