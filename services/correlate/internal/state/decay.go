@@ -33,8 +33,8 @@ type Review struct {
 	// Partition is the input partition the indicator's records are on: the
 	// due set it is scheduled in, swept by that partition's owner.
 	Partition int32
-	// Due is when to evaluate the indicator again; zero unschedules it (and
-	// drops the stash).
+	// Due is when to evaluate the indicator again; zero unschedules it and
+	// drops the stash.
 	Due time.Time
 }
 
@@ -66,7 +66,8 @@ type Pending struct {
 // Rescheduled is what became of a claimed review.
 type Rescheduled struct {
 	Due
-	// Next is the new due time; zero removes the entry (and the stash).
+	// Next is the new due time; zero removes the entry (its stash expires
+	// with the indicator's state).
 	Next time.Time
 	// LastObserved, when set, moves the stash's LastObserved (the indicator
 	// was sighted since the verdict).

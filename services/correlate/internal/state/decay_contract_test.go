@@ -72,7 +72,7 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		s, clk := open(t)
 		ctx := t.Context()
 		p := testPartitions(t, 1, &used)[0]
-		a, b, c, off := "ipv4:"+uniq(101), "ipv4:"+uniq(102), "ipv4:"+uniq(103), "ipv4:"+uniq(104)
+		a, b, c, off := "ipv4:"+uniq(20101), "ipv4:"+uniq(20102), "ipv4:"+uniq(20103), "ipv4:"+uniq(20104)
 		err := s.SavePublished(ctx, []LastVerdict{
 			published(c, p, t0.Add(3*time.Hour), t0, "c"),
 			published(b, p, t0.Add(2*time.Hour), t0, "b"),
@@ -117,7 +117,7 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		var vs []LastVerdict
 		for i, p := range ps {
 			for j := range 2 {
-				vs = append(vs, published(fmt.Sprintf("ipv4:%s", uniq(200+10*i+j)), p, t0.Add(time.Duration(j+1)*time.Minute), t0, "x"))
+				vs = append(vs, published(fmt.Sprintf("ipv4:%s", uniq(20200+10*i+j)), p, t0.Add(time.Duration(j+1)*time.Minute), t0, "x"))
 			}
 		}
 		if err := s.SavePublished(ctx, vs); err != nil {
@@ -147,7 +147,7 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		s, clk := open(t)
 		ctx := t.Context()
 		p := testPartitions(t, 1, &used)[0]
-		ip, bare := uniq(301), uniq(302)
+		ip, bare := uniq(20301), uniq(20302)
 		key, bareKey := "ipv4:"+ip, "ipv4:"+bare
 		seen := t0.Add(-90 * time.Minute)
 		batch := []events.Enrichment{rec(ip, 1, seen, events.ActionBlocked, "10.0.0.1", 3), rec(ip, 2, t0.Add(-30*time.Minute), events.ActionAllowed, "10.0.0.2", 1)}
@@ -202,7 +202,7 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		s, clk := open(t)
 		ctx := t.Context()
 		p := testPartitions(t, 1, &used)[0]
-		won, later, gone, back := "ipv4:"+uniq(401), "ipv4:"+uniq(402), "ipv4:"+uniq(403), "ipv4:"+uniq(404)
+		won, later, gone, back := "ipv4:"+uniq(20401), "ipv4:"+uniq(20402), "ipv4:"+uniq(20403), "ipv4:"+uniq(20404)
 		var vs []LastVerdict
 		for _, k := range []string{won, later, gone, back} {
 			vs = append(vs, published(k, p, t0.Add(time.Minute), t0, k))
@@ -267,7 +267,7 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		s, clk := open(t)
 		ctx := t.Context()
 		p := testPartitions(t, 1, &used)[0]
-		k := "ipv4:" + uniq(501)
+		k := "ipv4:" + uniq(20501)
 		if err := s.SavePublished(ctx, []LastVerdict{published(k, p, t0.Add(time.Minute), t0, "x")}); err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func runDecayContract(t *testing.T, newStore func(t *testing.T, now func() time.
 		const n = 200
 		var vs []LastVerdict
 		for i := range n {
-			vs = append(vs, published("ipv4:"+uniq(1000+i), ps[i%2], t0.Add(time.Duration(i)*time.Second), t0, "x"))
+			vs = append(vs, published("ipv4:"+uniq(21000+i), ps[i%2], t0.Add(time.Duration(i)*time.Second), t0, "x"))
 		}
 		if err := s.SavePublished(ctx, vs); err != nil {
 			t.Fatal(err)

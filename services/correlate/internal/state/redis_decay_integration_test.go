@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/pkg/events"
 )
 
 func TestRedisDecayContract(t *testing.T) {
@@ -60,7 +62,7 @@ func TestRedisDecayClaimersOnTwoConnections(t *testing.T) {
 	const n = 1500
 	vs := make([]LastVerdict, n)
 	for i := range vs {
-		vs[i] = published("ipv4:"+uniq(5000+i), ps[i%len(ps)], t0.Add(-time.Duration(i)*time.Millisecond), t0, "x")
+		vs[i] = published("ipv4:"+uniq(25000+i), ps[i%len(ps)], t0.Add(-time.Duration(i)*time.Millisecond), t0, "x")
 	}
 	if err := stores[0].SavePublished(ctx, vs); err != nil {
 		t.Fatal(err)
@@ -96,5 +98,51 @@ func TestRedisDecayClaimersOnTwoConnections(t *testing.T) {
 	}
 	if len(all) != n {
 		t.Fatalf("%d claimed, want %d", len(all), n)
+	}
+}
+
+// TestRedisSavePublishedBesideApplyBatch: the decay sweeper acks verdicts
+// (SavePublished) while the stream applies batches (ApplyBatch) on the same
+// store, with the owner-side state cache on; run with -race.
+func TestRedisSavePublishedBesideApplyBatch(t *testing.T) {
+	ctx := t.Context()
+	clk := &fakeClock{}
+	clk.Set(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
+	s, err := NewRedis(ctx, redisClient(t), Config{Now: clk.Now, LocalStates: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := uniq(27001)
+	key := "ipv4:" + ip
+	const rounds = 50
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() {
+		for i := range rounds {
+			b, err := s.ApplyBatch(ctx, nil, []events.Enrichment{rec(ip, int64(i+1), clk.Now(), events.ActionBlocked, "10.0.0.1", 2)})
+			if err != nil {
+				errs[0] = err
+				return
+			}
+			_ = b.Priors[0].Verdict.Level // the prior the stream path reads
+		}
+	})
+	wg.Go(func() {
+		for i := range rounds {
+			if err := s.SavePublished(ctx, []LastVerdict{{Key: key, Priority: int32(i % 10), Level: "high", Action: "alert", DecidedAt: clk.Now(), EmittedAt: clk.Now()}}); err != nil {
+				errs[1] = err
+				return
+			}
+		}
+	})
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := s.ApplyBatch(ctx, nil, []events.Enrichment{rec(ip, rounds+1, clk.Now(), events.ActionBlocked, "10.0.0.1", 2)})
+	if err != nil || b.Summaries[0].Count != rounds+1 || !b.Priors[0].HasVerdict {
+		t.Fatalf("after the concurrent writes: %+v, %v; want %d sightings and a verdict", b, err, rounds+1)
 	}
 }

@@ -193,11 +193,14 @@ func (r *Redis) forgetKeys(keys []string) {
 }
 
 // noteVerdicts updates the last verdicts of cached states after they were
-// stored in Redis.
+// stored in Redis. It takes the cache lock: the decay sweeper acks verdicts
+// (SavePublished) while the stream path runs applyLocal.
 func (r *Redis) noteVerdicts(vs []LastVerdict) {
 	if r.local == nil {
 		return
 	}
+	r.local.mu.Lock()
+	defer r.local.mu.Unlock()
 	for _, v := range vs {
 		if st, ok := r.local.lru.Peek(v.Key); ok {
 			st.verdict, st.hasVerdict = v, true
