@@ -190,7 +190,8 @@ type LastVerdict struct {
 	DistinctAssets int64
 	// Review, when set on a verdict given to SavePublished or ApplyBatch,
 	// schedules (or, with a zero Due, unschedules) the indicator's decay
-	// re-scoring; see [DecayStore]. Never set on verdicts the store returns.
+	// re-scoring; see [DecayStore]. Only those writes read it: ignore it on
+	// verdicts the store returns.
 	Review *Review
 }
 
