@@ -145,8 +145,9 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 		return errors.Join(err, r.Close(ctx))
 	}
 
-	sweeper, err := stage.NewSweeper(stage.SweepConfig{VerdictTopic: cfg.OutTopic, Interval: cfg.DecaySweepInterval, Batch: cfg.DecaySweepBatch},
-		st, corr, r.Client(), deps.Serde, owned, metrics, log)
+	// A sweep in progress at shutdown finishes its claimed batch: bound its produce well within the drain.
+	sweeper, err := stage.NewSweeper(stage.SweepConfig{VerdictTopic: cfg.OutTopic, Interval: cfg.DecaySweepInterval, Batch: cfg.DecaySweepBatch,
+		ProduceTimeout: cfg.Common.ShutdownTimeout / 2}, st, corr, r.Client(), deps.Serde, owned, metrics, log)
 	if err != nil {
 		return errors.Join(err, r.Close(ctx))
 	}
