@@ -35,6 +35,19 @@
 // Handle is produced and answered. A verdict decided while an earlier one of
 // the same indicator is still unacknowledged is compared with the last
 // acknowledged one, so it may be published once more than needed.
+//
+// # Decay re-scoring
+//
+// With Config.Rescore each verdict is acked with the enrichment record it
+// was decided on, which schedules its indicator for re-scoring when decay
+// (or the refresh interval) may change its verdict. The Sweeper, run beside
+// the runner on its client, re-scores the due indicators of the partitions
+// this replica owns:
+//
+//	owned := stage.NewPartitions(in)
+//	owned.Watch(&rcfg) // before stream.NewRunner
+//	sw, err := stage.NewSweeper(stage.SweepConfig{VerdictTopic: out, Interval: time.Minute}, st, corr, r.Client(), serde, owned, metrics, log)
+//	g.Go(func() error { return sw.Run(gctx) })
 package stage
 
 import (
