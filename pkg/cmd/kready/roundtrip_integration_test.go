@@ -53,11 +53,19 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("delete topic %s: %v", topic, err)
 		}
 	})
-	td, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		t.Fatalf("list topics: %v", err)
+	// The broker's metadata reaches the topic shortly after CreateTopic returns (KRaft propagates
+	// it asynchronously): look until it does, or give up after 10 s with what was seen.
+	got := 0
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		td, err := adm.ListTopics(ctx, topic)
+		if err != nil {
+			t.Fatalf("list topics: %v", err)
+		}
+		if got = len(td[topic].Partitions); got == 3 || time.Now().After(deadline) {
+			break
+		}
 	}
-	if got := len(td[topic].Partitions); got != 3 {
+	if got != 3 {
 		t.Fatalf("topic %s has %d partitions, want 3", topic, got)
 	}
 
