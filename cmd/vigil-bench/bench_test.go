@@ -527,3 +527,22 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		line string
+		want float64
+		ok   bool
+	}{
+		{"4962 (java) S 1 4962 1 0 -1 4194560 12 0 0 0 1234 566 0 0 20 0 60 0 1000 7892920000 118585", 18.00, true},
+		{"77 (my (odd) name) R 1 77 1 0 -1 0 0 0 0 0 5 5 0 0", 0.10, true},
+		{"77 (short) R 1 2", 0, false},
+		{"no parenthesis", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseStatCPU(tt.line)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("parseStatCPU(%q) = %v, %v; want %v, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}

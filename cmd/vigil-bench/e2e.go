@@ -116,7 +116,9 @@ func (b *bench) runE2E(ctx context.Context) error {
 		}
 	}()
 	if b.cfg.Phases["e2e"] {
+		cpu := b.cpuSnapshot(pl)
 		d, err := b.br.waitDrained(ctx, pl.watch, drainOpts{timeout: b.cfg.DrainTimeout, alive: pl.alive})
+		b.extraE2E("cpu_seconds", cpu.since())
 		b.extraE2E("stage_last_commit_s", stageSeconds(d))
 		b.extraE2E("committed", stageCounts(d))
 		if err != nil {
@@ -388,6 +390,50 @@ func stageSeconds(d drainRate) map[string]float64 {
 	for i, s := range d.StageSeconds() {
 		if i < len(serviceNames) {
 			out[serviceNames[i]] = round(s, 1)
+		}
+	}
+	return out
+}
+
+// cpuSnap is the CPU time of every process on the machine's two cores that takes part in a run.
+type cpuSnap struct {
+	pids  map[string]int
+	start map[string]float64
+}
+
+// cpuSnapshot reads the CPU time used so far by the pipeline's services, the emulators, the broker and
+// Redis.
+func (b *bench) cpuSnapshot(pl *pipeline) cpuSnap {
+	c := cpuSnap{pids: map[string]int{}, start: map[string]float64{}}
+	for svc, p := range pl.procs {
+		c.pids[svc] = p.cmd.Process.Pid
+	}
+	for name, p := range map[string]*proc{"provider-emulator": b.provEmu, "threatq-emulator": b.tqEmu} {
+		if p != nil {
+			c.pids[name] = p.cmd.Process.Pid
+		}
+	}
+	if pid, ok := findPID("java", "kafka.Kafka", "server.properties"); ok {
+		c.pids["kafka"] = pid
+	}
+	if pid, ok := findPID("redis-server"); ok {
+		c.pids["redis"] = pid
+	}
+	for name, pid := range c.pids {
+		if v, ok := cpuSeconds(pid); ok {
+			c.start[name] = v
+		}
+	}
+	return c
+}
+
+// since returns the CPU seconds each process used since the snapshot (processes that exited are left out).
+func (c cpuSnap) since() map[string]float64 {
+	out := map[string]float64{}
+	for name, pid := range c.pids {
+		v, ok := cpuSeconds(pid)
+		if s, had := c.start[name]; ok && had {
+			out[name] = round(v-s, 2)
 		}
 	}
 	return out
