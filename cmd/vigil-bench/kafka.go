@@ -146,9 +146,14 @@ func (b *broker) endOffsets(ctx context.Context, topic string) (int64, error) {
 }
 
 // committed sums a group's committed offsets on topic (partitions without a commit count 0).
+// A retriable error (a fresh broker still creating __consumer_offsets answers
+// COORDINATOR_NOT_AVAILABLE) counts as nothing committed yet: every caller polls.
 func (b *broker) committed(ctx context.Context, group, topic string) (int64, error) {
 	resp, err := b.adm.FetchOffsets(ctx, group)
 	if err != nil {
+		if kerr.IsRetriable(err) && ctx.Err() == nil {
+			return 0, nil
+		}
 		return 0, fmt.Errorf("fetch offsets of %s: %w", group, err)
 	}
 	var sum int64
