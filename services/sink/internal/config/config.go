@@ -24,6 +24,7 @@
 //	                                                             latency a verdict gains from coalescing)
 //	VIGIL_SINK_WRITE_CONCURRENCY        8                        indicators updated in parallel after a consume
 //	                                                             (attribute deletes, status, score; 1–64)
+//	VIGIL_SINK_CONSUME_CONCURRENCY      4                        consume batches of one flush written in parallel
 //	VIGIL_SINK_STATUS_MAP               block=Active,alert=Active,review=Review,suppress=Whitelisted,annotate=Active
 //	                                                             verdict action → ThreatQ status; entries
 //	                                                             override the defaults
@@ -192,19 +193,20 @@ func isLoopback(host string) bool {
 
 func loadWriter(e *envconf.Env) writer.Config {
 	c := writer.Config{
-		BatchSize:       e.Int("VIGIL_SINK_BATCH_SIZE", MaxBatchSize),
-		MaxPending:      e.Int("VIGIL_SINK_FLUSH_MAX", 10000),
-		FlushInterval:   e.Duration("VIGIL_SINK_FLUSH_INTERVAL", writer.DefaultFlushInterval),
-		Concurrency:     e.Int("VIGIL_SINK_WRITE_CONCURRENCY", writer.DefaultConcurrency),
-		SourceName:      e.String("VIGIL_SINK_SOURCE_NAME", "Vigil"),
-		TLP:             strings.ToUpper(e.String("VIGIL_SINK_TLP", "AMBER")),
-		Statuses:        writer.DefaultStatuses(),
-		DefaultStatus:   e.String("VIGIL_SINK_DEFAULT_STATUS", "Review"),
-		OverrideStatus:  e.Bool("VIGIL_SINK_OVERRIDE_STATUS", false),
-		Tags:            e.List("VIGIL_SINK_TAGS", nil),
-		MaxAttempts:     e.Int("VIGIL_SINK_MAX_ATTEMPTS", 4),
-		BreakerFailures: uint32(max(e.Int("VIGIL_SINK_BREAKER_FAILURES", 5), 0)),
-		BreakerOpenFor:  e.Duration("VIGIL_SINK_BREAKER_OPEN_FOR", 30*time.Second),
+		BatchSize:        e.Int("VIGIL_SINK_BATCH_SIZE", MaxBatchSize),
+		MaxPending:       e.Int("VIGIL_SINK_FLUSH_MAX", 10000),
+		FlushInterval:    e.Duration("VIGIL_SINK_FLUSH_INTERVAL", writer.DefaultFlushInterval),
+		Concurrency:      e.Int("VIGIL_SINK_WRITE_CONCURRENCY", writer.DefaultConcurrency),
+		ChunkConcurrency: e.Int("VIGIL_SINK_CONSUME_CONCURRENCY", writer.DefaultChunkConcurrency),
+		SourceName:       e.String("VIGIL_SINK_SOURCE_NAME", "Vigil"),
+		TLP:              strings.ToUpper(e.String("VIGIL_SINK_TLP", "AMBER")),
+		Statuses:         writer.DefaultStatuses(),
+		DefaultStatus:    e.String("VIGIL_SINK_DEFAULT_STATUS", "Review"),
+		OverrideStatus:   e.Bool("VIGIL_SINK_OVERRIDE_STATUS", false),
+		Tags:             e.List("VIGIL_SINK_TAGS", nil),
+		MaxAttempts:      e.Int("VIGIL_SINK_MAX_ATTEMPTS", 4),
+		BreakerFailures:  uint32(max(e.Int("VIGIL_SINK_BREAKER_FAILURES", 5), 0)),
+		BreakerOpenFor:   e.Duration("VIGIL_SINK_BREAKER_OPEN_FOR", 30*time.Second),
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
 		e.Fail("VIGIL_SINK_BATCH_SIZE", fmt.Sprint(c.BatchSize), fmt.Sprintf("must be between 1 and %d", MaxBatchSize))
@@ -217,6 +219,9 @@ func loadWriter(e *envconf.Env) writer.Config {
 	}
 	if c.Concurrency < 1 || c.Concurrency > 64 {
 		e.Fail("VIGIL_SINK_WRITE_CONCURRENCY", fmt.Sprint(c.Concurrency), "must be between 1 and 64")
+	}
+	if c.ChunkConcurrency < 1 || c.ChunkConcurrency > 16 {
+		e.Fail("VIGIL_SINK_CONSUME_CONCURRENCY", fmt.Sprint(c.ChunkConcurrency), "must be between 1 and 16")
 	}
 	if !contains(tlps, c.TLP) {
 		e.Fail("VIGIL_SINK_TLP", c.TLP, "must be one of "+strings.Join(tlps, ", "))

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -51,6 +52,8 @@ const (
 	DefaultFlushInterval = 500 * time.Millisecond
 	// DefaultConcurrency is how many indicators are updated in parallel after a consume.
 	DefaultConcurrency = 8
+	// DefaultChunkConcurrency is how many consume batches of one flush are written in parallel.
+	DefaultChunkConcurrency = 4
 )
 
 // Config configures a Writer. Zero fields take the documented defaults.
@@ -59,6 +62,7 @@ type Config struct {
 	MaxPending        int               // verdicts (tokens) added before Due; default 10000
 	FlushInterval     time.Duration     // age of the oldest pending verdict before Due; default DefaultFlushInterval
 	Concurrency       int               // indicators updated in parallel after a consume; default 8
+	ChunkConcurrency  int               // consume batches of one flush written in parallel; default 4
 	SourceName        string            // ThreatQ source for Vigil's writes; default "Vigil"
 	TLP               string            // TLP of the sources; default "AMBER"
 	SourceNames       map[string]string // provider id (lower-case) → ThreatQ source name, optional
@@ -89,6 +93,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.ChunkConcurrency <= 0 {
+		c.ChunkConcurrency = DefaultChunkConcurrency
 	}
 	if c.SourceName == "" {
 		c.SourceName = "Vigil"
@@ -317,11 +324,49 @@ func (w *Writer) Flush(ctx context.Context) (FlushResult, error) {
 		w.metrics.Skipped(res.Skipped)
 	}
 
+	// Chunks hold distinct indicators (one entry per key per window), so they are written
+	// concurrently, at most ChunkConcurrency at a time; their results are merged in order.
+	var chunks [][]*item
+	for start := 0; start < len(toWrite); start += w.cfg.BatchSize {
+		chunks = append(chunks, toWrite[start:min(start+w.cfg.BatchSize, len(toWrite))])
+	}
+	outs := make([]chunkResult, len(chunks))
+	var failed atomic.Bool
+	var g errgroup.Group
+	g.SetLimit(w.cfg.ChunkConcurrency)
+	for i, chunk := range chunks {
+		g.Go(func() error {
+			if failed.Load() {
+				return nil // an earlier chunk failed: this one stays pending for the next Flush
+			}
+			cr := &outs[i]
+			cr.written = map[string]Record{}
+			cr.err = w.writeChunk(ctx, chunk, cr)
+			if cr.err != nil {
+				failed.Store(true)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // the functions report through outs
 	written := map[string]Record{}
 	var flushErr error
-	for start := 0; start < len(toWrite) && flushErr == nil; start += w.cfg.BatchSize {
-		chunk := toWrite[start:min(start+w.cfg.BatchSize, len(toWrite))]
-		flushErr = w.writeChunk(ctx, chunk, &res, written)
+	for i := range outs {
+		cr := &outs[i]
+		res.Calls += cr.calls
+		res.Written += len(cr.acked)
+		for _, e := range cr.acked {
+			w.ack(&res, e)
+		}
+		for _, d := range cr.dead {
+			w.dead(&res, d.e, d.msg)
+		}
+		for k, r := range cr.written {
+			written[k] = r
+		}
+		if cr.err != nil && flushErr == nil {
+			flushErr = cr.err
+		}
 	}
 	if len(written) > 0 {
 		if err := w.store.SetMany(ctx, written); err != nil {
@@ -335,11 +380,26 @@ func (w *Writer) Flush(ctx context.Context) (FlushResult, error) {
 	return res, flushErr
 }
 
+// chunkResult is what one chunk's writes did; Flush merges them so that chunks can run
+// concurrently without sharing the writer's state.
+type chunkResult struct {
+	acked   []*entry          // written: acknowledge
+	dead    []chunkDead       // rejected by ThreatQ
+	written map[string]Record // key → record of what was written
+	calls   int               // ThreatQ calls made
+	err     error             // the chunk (or part of it) could not be written; those stay pending
+}
+
+type chunkDead struct {
+	e   *entry
+	msg string
+}
+
 // writeChunk consumes one batch; on a validation error it splits the batch in halves until the
 // offending records are isolated. The follow-up calls of the consumed indicators (attributes,
 // status, score) run in parallel, at most Concurrency at a time; each indicator's own calls stay
-// in order.
-func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult, written map[string]Record) error {
+// in order. It reports through cr only, so chunks may run concurrently.
+func (w *Writer) writeChunk(ctx context.Context, chunk []*item, cr *chunkResult) error {
 	ins := make([]threatq.Indicator, len(chunk))
 	withAttrs := false
 	for i, it := range chunk {
@@ -353,7 +413,7 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 			withAttrs = true
 		}
 	}
-	results, err := call(ctx, w, &res.Calls, "consume", func(ctx context.Context) ([]threatq.Result, error) {
+	results, err := call(ctx, w, &cr.calls, "consume", func(ctx context.Context) ([]threatq.Result, error) {
 		if withAttrs {
 			return w.tq.ConsumeWithAttributes(ctx, ins)
 		}
@@ -361,14 +421,14 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 	})
 	if errors.Is(err, threatq.ErrValidation) {
 		if len(chunk) == 1 {
-			w.dead(res, chunk[0].e, errText(err))
+			cr.dead = append(cr.dead, chunkDead{chunk[0].e, errText(err)})
 			return nil
 		}
 		mid := len(chunk) / 2
-		if err := w.writeChunk(ctx, chunk[:mid], res, written); err != nil {
+		if err := w.writeChunk(ctx, chunk[:mid], cr); err != nil {
 			return err
 		}
-		return w.writeChunk(ctx, chunk[mid:], res, written)
+		return w.writeChunk(ctx, chunk[mid:], cr)
 	}
 	if err != nil {
 		return fmt.Errorf("consume %d indicators: %w", len(chunk), err)
@@ -393,19 +453,18 @@ func (w *Writer) writeChunk(ctx context.Context, chunk []*item, res *FlushResult
 	var firstErr error
 	for i, it := range chunk {
 		o := outs[i]
-		res.Calls += o.calls
+		cr.calls += o.calls
 		switch {
 		case errors.Is(o.err, threatq.ErrValidation) || errors.Is(o.err, threatq.ErrUnresolved):
-			w.dead(res, it.e, errText(o.err))
+			cr.dead = append(cr.dead, chunkDead{it.e, errText(o.err)})
 		case o.err != nil:
 			// Stays pending for the next Flush; the others are done.
 			if firstErr == nil {
 				firstErr = fmt.Errorf("update indicator %s: %w", it.p.key, o.err)
 			}
 		default:
-			written[it.p.key] = o.rec
-			res.Written++
-			w.ack(res, it.e)
+			cr.written[it.p.key] = o.rec
+			cr.acked = append(cr.acked, it.e)
 		}
 	}
 	return firstErr

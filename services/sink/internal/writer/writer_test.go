@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ type env struct {
 	store *MemoryStore
 	w     *Writer
 	m     *countMetrics
+	mu    sync.Mutex // guards slept (calls retry concurrently)
 	slept []time.Duration
 }
 
@@ -65,7 +68,12 @@ func newEnv(t testing.TB, seed uint64, mutate func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sleep = func(_ context.Context, d time.Duration) error { e.slept = append(e.slept, d); return nil }
+	w.sleep = func(_ context.Context, d time.Duration) error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.slept = append(e.slept, d)
+		return nil
+	}
 	e.w = w
 	return e
 }
@@ -584,5 +592,113 @@ func TestParallelUpdatesPartialFailure(t *testing.T) {
 		if !ok || got.ManualScore == nil || *got.ManualScore != 8 {
 			t.Fatalf("indicator %d = %+v, want manual score 8", i+1, got)
 		}
+	}
+}
+
+// gatedConsume wraps the ThreatQ client: every consume call waits (up to a bound) until `want`
+// consumes are in flight at once, records the highest concurrency seen, and can fail one call.
+type gatedConsume struct {
+	ThreatQ
+	want              int32
+	inFlight, maxSeen atomic.Int32
+	calls             atomic.Int32
+	failCall          int32 // 1-based consume call that fails permanently; 0 none
+}
+
+func (g *gatedConsume) gate(ctx context.Context) error {
+	n := g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
+	for {
+		m := g.maxSeen.Load()
+		if n <= m || g.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for g.maxSeen.Load() < g.want && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	if g.calls.Add(1) == g.failCall {
+		return &threatq.APIError{Status: http.StatusForbidden, Message: "forbidden by the test"}
+	}
+	return nil
+}
+
+func (g *gatedConsume) Consume(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error) {
+	if err := g.gate(ctx); err != nil {
+		return nil, err
+	}
+	return g.ThreatQ.Consume(ctx, ins)
+}
+
+func (g *gatedConsume) ConsumeWithAttributes(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error) {
+	if err := g.gate(ctx); err != nil {
+		return nil, err
+	}
+	return g.ThreatQ.ConsumeWithAttributes(ctx, ins)
+}
+
+func TestChunkConcurrency(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		parallel int
+		wantMax  int32
+	}{
+		{"sequential", 1, 1},
+		{"four at a time", 4, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, 31, nil)
+			g := &gatedConsume{ThreatQ: e.tq, want: tc.wantMax}
+			w, err := New(Config{BatchSize: 5, ChunkConcurrency: tc.parallel}, g, e.store, e.m, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 40 {
+				w.Add(verdict(fmt.Sprintf("198.51.100.%d", i+1), events.VerdictAlert), i)
+			}
+			res := flush(t, w)
+			if res.Written != 40 || len(res.Acked) != 40 || w.Len() != 0 {
+				t.Fatalf("written %d acked %d pending %d, want 40/40/0", res.Written, len(res.Acked), w.Len())
+			}
+			if got := g.maxSeen.Load(); got != tc.wantMax {
+				t.Fatalf("consume calls in flight at most %d, want %d", got, tc.wantMax)
+			}
+			if n := len(e.emu.Indicators()); n != 40 {
+				t.Fatalf("stored = %d, want 40", n)
+			}
+		})
+	}
+}
+
+func TestFailedChunkStaysPending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 32, nil)
+	g := &gatedConsume{ThreatQ: e.tq, failCall: 2}
+	w, err := New(Config{BatchSize: 5, ChunkConcurrency: 1, MaxAttempts: 1, BreakerFailures: 100},
+		g, e.store, e.m, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 15 {
+		w.Add(verdict(fmt.Sprintf("198.51.100.%d", i+1), events.VerdictAlert), i)
+	}
+	res, err := w.Flush(t.Context())
+	if err == nil {
+		t.Fatal("flush with a failing consume: want an error")
+	}
+	// chunk 1 written, chunk 2 failed, chunk 3 not started after the failure
+	if res.Written != 5 || len(res.Acked) != 5 || len(res.Dead) != 0 || w.Len() != 10 {
+		t.Fatalf("first flush = written %d acked %d dead %d pending %d, want 5/5/0/10",
+			res.Written, len(res.Acked), len(res.Dead), w.Len())
+	}
+	res = flush(t, w)
+	if res.Written != 10 || len(res.Acked) != 10 || w.Len() != 0 {
+		t.Fatalf("second flush = written %d acked %d pending %d, want 10/10/0", res.Written, len(res.Acked), w.Len())
+	}
+	if n := len(e.emu.Indicators()); n != 15 {
+		t.Fatalf("stored = %d, want 15", n)
 	}
 }
