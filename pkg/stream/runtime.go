@@ -75,19 +75,24 @@ func (f HandlerFunc) Handle(ctx context.Context, recs []*kgo.Record) ([]Result, 
 
 // Config configures a Runner.
 type Config struct {
-	Stage          string // ingest, enrich, correlate, sink: names the DLQ stage and metrics
-	Group          string
-	Topics         []string
-	TopicRegex     bool // Topics are regular expressions
-	Kafka          KafkaConfig
-	MaxBatch       int           // records per handled batch (default 500)
-	BatchWait      time.Duration // keep polling until MaxBatch or BatchWait (default 0: one poll)
-	MaxAttempts    int           // attempts for a transiently failing record before the DLQ (default 5)
-	RetryBase      time.Duration // first retry delay (default 100ms)
-	PauseMin       time.Duration // first pause (default 500ms), doubling to PauseMax
-	PauseMax       time.Duration // default 30s
-	ProduceTimeout time.Duration // bound on waiting for produce acks (default 30s)
-	DrainTimeout   time.Duration // after shutdown starts (or before a rebalance), time left to finish and commit the batches in flight (default 20s)
+	Stage      string // ingest, enrich, correlate, sink: names the DLQ stage and metrics
+	Group      string
+	Topics     []string
+	TopicRegex bool // Topics are regular expressions
+	Kafka      KafkaConfig
+	MaxBatch   int           // records per handled batch (default 500)
+	BatchWait  time.Duration // keep polling until MaxBatch or BatchWait (default 0: one poll)
+	// WaitFromRecordTime starts the BatchWait window at the oldest record's timestamp rather than
+	// when it was polled: a record that already waited in Kafka (a backlog) does not wait again,
+	// so a lagging consumer handles what it has at once. A producer clock that lags behind ours
+	// only shortens windows.
+	WaitFromRecordTime bool
+	MaxAttempts        int           // attempts for a transiently failing record before the DLQ (default 5)
+	RetryBase          time.Duration // first retry delay (default 100ms)
+	PauseMin           time.Duration // first pause (default 500ms), doubling to PauseMax
+	PauseMax           time.Duration // default 30s
+	ProduceTimeout     time.Duration // bound on waiting for produce acks (default 30s)
+	DrainTimeout       time.Duration // after shutdown starts (or before a rebalance), time left to finish and commit the batches in flight (default 20s)
 	// MaxInFlight bounds the handled batches whose outputs are still being produced or whose
 	// offsets are not yet committed (default 4). With 1 the next batch is polled only after the
 	// previous one's outputs are acked.
@@ -423,12 +428,29 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 			continue
 		}
 		if deadline.IsZero() {
-			deadline = time.Now().Add(r.cfg.BatchWait)
+			deadline = windowEnd(time.Now(), recs, r.cfg.BatchWait, r.cfg.WaitFromRecordTime)
 		}
 		if time.Now().After(deadline) {
 			return recs, false
 		}
 	}
+}
+
+// windowEnd is when a batch whose first records are recs stops waiting for more: wait after now,
+// or, fromRecord, wait after the oldest record's timestamp when that is earlier.
+func windowEnd(now time.Time, recs []*kgo.Record, wait time.Duration, fromRecord bool) time.Time {
+	end := now.Add(wait)
+	if !fromRecord {
+		return end
+	}
+	for _, rec := range recs {
+		if !rec.Timestamp.IsZero() {
+			if d := rec.Timestamp.Add(wait); d.Before(end) {
+				end = d
+			}
+		}
+	}
+	return end
 }
 
 // process handles one batch (handler, retries, DLQ) and hands its outputs to the producer; the

@@ -133,3 +133,40 @@ func TestRedact(t *testing.T) {
 		t.Errorf("RedactValues kept the value: %q", got)
 	}
 }
+
+func TestWindowEnd(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	wait := 500 * time.Millisecond
+	at := func(ds ...time.Duration) []*kgo.Record {
+		var recs []*kgo.Record
+		for _, d := range ds {
+			r := &kgo.Record{}
+			if d != 0 {
+				r.Timestamp = now.Add(d)
+			}
+			recs = append(recs, r)
+		}
+		return recs
+	}
+	for _, tc := range []struct {
+		name       string
+		recs       []*kgo.Record
+		fromRecord bool
+		want       time.Time
+	}{
+		{"poll time when not from record", at(-time.Minute), false, now.Add(wait)},
+		{"fresh record keeps the full window", at(-time.Millisecond), true, now.Add(wait - time.Millisecond)},
+		{"backlogged record: window already over", at(-time.Minute), true, now.Add(-time.Minute + wait)},
+		{"oldest record of several decides", at(-100*time.Millisecond, -300*time.Millisecond, -200*time.Millisecond), true, now.Add(wait - 300*time.Millisecond)},
+		{"producer clock ahead: poll time", at(time.Second), true, now.Add(wait)},
+		{"record without timestamp: poll time", at(0), true, now.Add(wait)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := windowEnd(now, tc.recs, wait, tc.fromRecord); !got.Equal(tc.want) {
+				t.Fatalf("windowEnd = %v, want %v", got.Sub(now), tc.want.Sub(now))
+			}
+		})
+	}
+}

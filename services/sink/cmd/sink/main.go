@@ -87,6 +87,7 @@ func run() error {
 	// One batch is one flush window: the runner commits it only after ThreatQ acknowledged it.
 	rcfg.MaxBatch = cfg.FlushMax()
 	rcfg.BatchWait = cfg.FlushInterval()
+	rcfg.WaitFromRecordTime = true // verdicts that waited in Kafka (a backlog) are flushed at once
 	r, err := stream.NewRunner(rcfg, h, deps.Serde, log)
 	if err != nil {
 		return err

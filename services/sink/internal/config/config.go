@@ -20,7 +20,8 @@
 //	VIGIL_THREATQ_TIMEOUT               30s                      per HTTP request
 //	VIGIL_SINK_BATCH_SIZE               500                      indicators per consume call (1–500)
 //	VIGIL_SINK_FLUSH_MAX                10000                    verdicts per flush window (= records per batch)
-//	VIGIL_SINK_FLUSH_INTERVAL           500ms                    longest wait to fill a flush window (bounds the
+//	VIGIL_SINK_FLUSH_INTERVAL           500ms                    longest wait to fill a flush window, counted from
+//	                                                             the oldest verdict's production (bounds the
 //	                                                             latency a verdict gains from coalescing)
 //	VIGIL_SINK_WRITE_CONCURRENCY        8                        indicators updated in parallel after a consume
 //	                                                             (attribute deletes, status, score; 1–64)

@@ -3,7 +3,8 @@
 // the sink's debug view.
 //
 // Contract with the runner (pkg/stream): the runner is configured with MaxBatch = flush max and
-// BatchWait = flush interval, so a poll batch is a flush window.
+// BatchWait = flush interval, counted from the oldest record's timestamp (WaitFromRecordTime), so
+// a poll batch is a flush window and a backlog is flushed without waiting again.
 //   - A verdict ThreatQ acknowledged (written, unchanged, or superseded by a newer verdict for the
 //     same indicator in the window) is done: a Result with no outputs and no error.
 //   - A verdict ThreatQ rejects (HTTP 400) gets stream.Permanent("threatq_validation", ThreatQ's
