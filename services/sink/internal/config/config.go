@@ -114,6 +114,8 @@ func Load(e *envconf.Env) (Config, error) {
 	c.FeedbackRemovalCheck = e.Int("VIGIL_SINK_FEEDBACK_REMOVAL_CHECK", 200)
 	c.ThreatQ = loadThreatQ(e)
 	c.Writer = loadWriter(e)
+	// every consume batch in flight, each with its follow-up calls, keeps its connection
+	c.ThreatQ.MaxIdleConns = max(c.Writer.ChunkConcurrency, 1) * (max(c.Writer.Concurrency, 1) + 1)
 
 	if c.InTopic == "" {
 		e.Fail("VIGIL_TOPIC_VERDICTS", "", "must not be empty")

@@ -38,6 +38,7 @@ func TestDefaults(t *testing.T) {
 		{"flush interval", c.FlushInterval(), 500 * time.Millisecond},
 		{"write concurrency", c.Writer.Concurrency, 8},
 		{"consume concurrency", c.Writer.ChunkConcurrency, 4},
+		{"threatq idle connections", c.ThreatQ.MaxIdleConns, 36},
 		{"tlp", c.Writer.TLP, "AMBER"},
 		{"block status", c.Writer.Statuses["block"], "Active"},
 		{"suppress status", c.Writer.Statuses["suppress"], "Whitelisted"},

@@ -78,6 +78,10 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConnsPerHost = 16
+	if cfg.MaxIdleConns > 0 {
+		tr.MaxIdleConnsPerHost = cfg.MaxIdleConns
+	}
+	tr.MaxIdleConns = max(tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {

@@ -22,6 +22,9 @@ type Config struct {
 	AllowInsecureHTTP bool          // allow http:// (emulator, development)
 	RefreshMargin     time.Duration // refresh this long before the token expires; default 60s
 	DefaultTokenTTL   time.Duration // used when the token response has no expires_in; default 30m
+	// MaxIdleConns is how many idle keep-alive connections to ThreatQ are kept (default 16). Set
+	// it to the calls the caller makes in parallel, or connections are closed and reopened.
+	MaxIdleConns int
 	// HTTPClient overrides the client built from Timeout and CAFile (tests). Redirects are never followed.
 	HTTPClient *http.Client
 }

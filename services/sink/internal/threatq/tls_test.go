@@ -3,6 +3,7 @@ package threatq
 import (
 	"encoding/pem"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -50,6 +51,35 @@ func TestTLSVerification(t *testing.T) {
 				t.Fatalf("resolve over TLS with the CA file: %v", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("want a certificate error, got %v", err)
+			}
+		})
+	}
+}
+
+// TestIdleConnections: the transport keeps as many idle connections as the caller runs calls in
+// parallel (closing and reopening them costs a handshake per call).
+func TestIdleConnections(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		set  int
+		want int
+	}{
+		{"default", 0, 16},
+		{"sized by the caller", 36, 36},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hc, err := newHTTPClient(Config{MaxIdleConns: tc.set})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, ok := hc.Transport.(*http.Transport)
+			if !ok {
+				t.Fatalf("transport is %T", hc.Transport)
+			}
+			if tr.MaxIdleConnsPerHost != tc.want || tr.MaxIdleConns < tc.want {
+				t.Fatalf("idle per host %d, total %d; want %d", tr.MaxIdleConnsPerHost, tr.MaxIdleConns, tc.want)
 			}
 		})
 	}
