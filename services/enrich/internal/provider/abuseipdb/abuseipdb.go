@@ -5,7 +5,6 @@ package abuseipdb
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/services/enrich/internal/provider"

@@ -9,7 +9,6 @@ package criminalip
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/services/enrich/internal/provider"
