@@ -326,9 +326,21 @@ func (w *Writer) Flush(ctx context.Context) (FlushResult, error) {
 
 	// Chunks hold distinct indicators (one entry per key per window), so they are written
 	// concurrently, at most ChunkConcurrency at a time; their results are merged in order.
+	// Updates that replace attributes go in chunks of their own: only their consume asks
+	// ThreatQ to return every attribute, and the others' answers stay small.
+	var replacing, plain []*item
+	for _, it := range toWrite {
+		if it.rec != nil && attrsSent(it) {
+			replacing = append(replacing, it)
+		} else {
+			plain = append(plain, it)
+		}
+	}
 	var chunks [][]*item
-	for start := 0; start < len(toWrite); start += w.cfg.BatchSize {
-		chunks = append(chunks, toWrite[start:min(start+w.cfg.BatchSize, len(toWrite))])
+	for _, list := range [][]*item{plain, replacing} {
+		for start := 0; start < len(list); start += w.cfg.BatchSize {
+			chunks = append(chunks, list[start:min(start+w.cfg.BatchSize, len(list))])
+		}
 	}
 	outs := make([]chunkResult, len(chunks))
 	var failed atomic.Bool

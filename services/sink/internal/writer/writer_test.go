@@ -702,3 +702,65 @@ func TestFailedChunkStaysPending(t *testing.T) {
 		t.Fatalf("stored = %d, want 15", n)
 	}
 }
+
+// consumeLog records the size of every consume call, by whether it asked for attributes.
+type consumeLog struct {
+	ThreatQ
+	mu          sync.Mutex
+	plain, with []int
+}
+
+func (c *consumeLog) Consume(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error) {
+	c.mu.Lock()
+	c.plain = append(c.plain, len(ins))
+	c.mu.Unlock()
+	return c.ThreatQ.Consume(ctx, ins)
+}
+
+func (c *consumeLog) ConsumeWithAttributes(ctx context.Context, ins []threatq.Indicator) ([]threatq.Result, error) {
+	c.mu.Lock()
+	c.with = append(c.with, len(ins))
+	c.mu.Unlock()
+	return c.ThreatQ.ConsumeWithAttributes(ctx, ins)
+}
+
+// TestAttributeReadBackOnlyForReplacingUpdates: in a window that mixes new indicators and updates
+// that change attributes, only the updates' consume asks ThreatQ for the attributes.
+func TestAttributeReadBackOnlyForReplacingUpdates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 33, nil)
+	log := &consumeLog{ThreatQ: e.tq}
+	w, err := New(Config{}, log, e.store, e.m, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w.Add(verdict(fmt.Sprintf("198.51.100.%d", i+1), events.VerdictAlert, "Country", "DE"), i)
+	}
+	flush(t, w)
+	for i := range 10 { // 5 updates with a new attribute value, 5 new indicators
+		w.Add(verdict(fmt.Sprintf("198.51.100.%d", i+1), events.VerdictAlert, "Country", "NL"), i)
+	}
+	res := flush(t, w)
+	if res.Written != 10 {
+		t.Fatalf("written %d, want 10", res.Written)
+	}
+	if fmt.Sprint(log.plain) != "[5 5]" || fmt.Sprint(log.with) != "[5]" {
+		t.Fatalf("consume sizes plain %v with attributes %v, want [5 5] and [5]", log.plain, log.with)
+	}
+	for i := range 10 {
+		got, ok := e.emu.Lookup("IP Address", fmt.Sprintf("198.51.100.%d", i+1))
+		if !ok {
+			t.Fatalf("indicator %d missing", i+1)
+		}
+		var countries []string
+		for _, a := range got.Attributes {
+			if a.Name == "Country" {
+				countries = append(countries, a.Value)
+			}
+		}
+		if fmt.Sprint(countries) != "[NL]" {
+			t.Fatalf("indicator %d Country = %v, want [NL] (stale value replaced)", i+1, countries)
+		}
+	}
+}
