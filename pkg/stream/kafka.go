@@ -18,6 +18,15 @@ import (
 	"github.com/vigilsec/vigil/pkg/envconf"
 )
 
+// Fetch defaults: under load a fetch waits for 64 KiB instead of answering with the first record,
+// which cut the broker's CPU by about a fifth and the end-to-end p99 at 5,000 rec/s by about half in
+// the benchmark (fewer, fuller fetches on a shared machine); when traffic is light a stage adds at
+// most 50ms per fetch.
+const (
+	DefaultFetchMinBytes = 64 << 10
+	DefaultFetchMaxWait  = 50 * time.Millisecond
+)
+
 // KafkaConfig is the connection and topic configuration shared by every service.
 type KafkaConfig struct {
 	Brokers           []string
@@ -35,6 +44,12 @@ type KafkaConfig struct {
 	ResetOffset       string // earliest or latest
 	DLQTopic          string
 	GroupProtocol     string // classic (cooperative-sticky) or consumer (KIP-848)
+	// FetchMinBytes and FetchMaxWait: the broker answers a fetch once it has FetchMinBytes or
+	// FetchMaxWait passed. Larger minimums mean fewer, fuller fetches (less broker CPU under
+	// moderate load) at up to FetchMaxWait of added latency per stage when traffic is light.
+	FetchMinBytes int32
+	FetchMaxWait  time.Duration
+	Linger        time.Duration // producer linger: how long a partition's batch waits for more records
 }
 
 // LoadKafka reads the VIGIL_KAFKA_* variables. clientID names the service.
@@ -55,6 +70,18 @@ func LoadKafka(e *envconf.Env, clientID string) KafkaConfig {
 		ResetOffset:       e.OneOf("VIGIL_KAFKA_RESET_OFFSET", "earliest", "earliest", "latest"),
 		DLQTopic:          e.String("VIGIL_TOPIC_DLQ", "vigil.dlq"),
 		GroupProtocol:     e.OneOf("VIGIL_KAFKA_GROUP_PROTOCOL", "classic", "classic", "consumer"),
+		FetchMinBytes:     int32(e.Int("VIGIL_KAFKA_FETCH_MIN_BYTES", DefaultFetchMinBytes)),
+		FetchMaxWait:      e.Duration("VIGIL_KAFKA_FETCH_MAX_WAIT", DefaultFetchMaxWait),
+		Linger:            e.Duration("VIGIL_KAFKA_LINGER", 5*time.Millisecond),
+	}
+	if c.FetchMinBytes < 1 || c.FetchMinBytes > 1<<20 {
+		e.Fail("VIGIL_KAFKA_FETCH_MIN_BYTES", fmt.Sprint(c.FetchMinBytes), "must be between 1 and 1048576")
+	}
+	if c.FetchMaxWait < time.Millisecond || c.FetchMaxWait > 5*time.Second {
+		e.Fail("VIGIL_KAFKA_FETCH_MAX_WAIT", c.FetchMaxWait.String(), "must be between 1ms and 5s")
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		e.Fail("VIGIL_KAFKA_LINGER", c.Linger.String(), "must be between 0 and 1s")
 	}
 	switch c.SASLMechanism {
 	case "", "SCRAM-SHA-256", "SCRAM-SHA-512":

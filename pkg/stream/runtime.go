@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,13 +192,14 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(reset),
-		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.FetchMaxWait(cmp.Or(cfg.Kafka.FetchMaxWait, DefaultFetchMaxWait)),
+		kgo.FetchMinBytes(cmp.Or(cfg.Kafka.FetchMinBytes, DefaultFetchMinBytes)),
 		// bound what sits in fetch buffers (memory target per service): a fetched batch is
 		// decompressed whole and stays in memory until its last record is polled
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 		kgo.MaxConcurrentFetches(4),
-		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerLinger(linger(cfg.Kafka)),
 		// room for the outputs of every batch in flight (a record may have several)
 		kgo.MaxBufferedRecords(2*(cfg.MaxInFlight+1)*cfg.MaxBatch+1000),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key: one indicator, one partition
@@ -434,6 +436,15 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 			return recs, false
 		}
 	}
+}
+
+// linger is the producer linger: the configured one, 5ms when the config was not loaded from
+// the environment (zero value).
+func linger(k KafkaConfig) time.Duration {
+	if k.Linger == 0 && k.FetchMaxWait == 0 {
+		return 5 * time.Millisecond
+	}
+	return k.Linger
 }
 
 // windowEnd is when a batch whose first records are recs stops waiting for more: wait after now,
