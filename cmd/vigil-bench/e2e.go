@@ -174,7 +174,7 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	if err != nil {
 		return err
 	}
-	lat.Method = fmt.Sprintf("per new indicator: ThreatQ emulator created_at minus the production time of the first raw record carrying it; records drawn by %s (none seen before)", mix)
+	lat.Method = fmt.Sprintf("per new indicator: ThreatQ emulator creation time (full precision) minus the production time of the first raw record carrying it; records drawn by %s (none seen before)", mix)
 	sinkOps := pl.procs["sink"].opsAddr
 	histBefore, histOK, herr := b.scrapeTriage(ctx, sinkOps)
 
@@ -222,8 +222,9 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	// exact per-indicator latencies from the emulator
 	var dump struct {
 		Indicators []struct {
-			Value     string    `json:"value"`
-			CreatedAt time.Time `json:"created_at"`
+			Value        string    `json:"value"`
+			CreatedAt    time.Time `json:"created_at"`
+			CreatedExact time.Time `json:"created_exact"` // full precision; created_at has ThreatQ's one-second resolution
 		} `json:"indicators"`
 	}
 	if err := getJSON(ctx, "http://"+b.tqEmu.opsAddr+"/_emulator/dump", &dump); err != nil {
@@ -234,7 +235,11 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	acked := 0
 	for _, ind := range dump.Indicators {
 		if t0, ok := produced[ind.Value]; ok {
-			samples = append(samples, float64(ind.CreatedAt.Sub(t0))/float64(time.Millisecond))
+			created := ind.CreatedExact
+			if created.IsZero() {
+				created = ind.CreatedAt.Add(time.Second / 2) // older emulator: mid-second, unbiased on average
+			}
+			samples = append(samples, float64(created.Sub(t0))/float64(time.Millisecond))
 			acked++
 			delete(produced, ind.Value)
 		}

@@ -498,3 +498,35 @@ func TestListByExactValueAcrossTypes(t *testing.T) {
 		t.Fatalf("absent value → %v", none)
 	}
 }
+
+// TestCreatedExact: ThreatQ's timestamps have one-second resolution, the emulator-only
+// created_exact keeps the creation time at full precision (latency measurements) and is not
+// changed by later updates.
+func TestCreatedExact(t *testing.T) {
+	f := newFixture(t, tqemu.Options{})
+	f.clock.Advance(750 * time.Millisecond)
+	created := f.clock.Now()
+	body := []map[string]any{{"value": "198.51.100.7", "type": "IP Address", "status": "Review"}}
+	f.mustCall("POST", "/api/indicators/consume", body, 200)
+	f.clock.Advance(2 * time.Second)
+	body[0]["description"] = "changed"
+	f.mustCall("POST", "/api/indicators/consume", body, 200)
+	got, ok := f.emu.Lookup("IP Address", "198.51.100.7")
+	if !ok {
+		t.Fatal("indicator missing")
+	}
+	if !got.CreatedExact.Equal(created) {
+		t.Fatalf("created_exact = %v, want %v", got.CreatedExact, created)
+	}
+	if !got.CreatedAt.Equal(created.Truncate(time.Second)) {
+		t.Fatalf("created_at = %v, want the second %v", got.CreatedAt, created.Truncate(time.Second))
+	}
+	dump := f.mustCall("GET", "/_emulator/dump", nil, 200)
+	inds, _ := dump["indicators"].([]any)
+	if len(inds) != 1 {
+		t.Fatalf("dump indicators = %v", dump["indicators"])
+	}
+	if ce, _ := inds[0].(map[string]any)["created_exact"].(string); ce != created.Format(time.RFC3339Nano) {
+		t.Fatalf("dump created_exact = %q, want %q", ce, created.Format(time.RFC3339Nano))
+	}
+}

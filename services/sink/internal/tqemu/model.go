@@ -110,6 +110,7 @@ type record struct {
 	GeneratedScore float64       `json:"generated_score"`
 	ManualScore    *int          `json:"manual_score"`
 	ScoreUpdatedAt time.Time     `json:"score_updated_at"`
+	CreatedExact   time.Time     `json:"created_exact,omitzero"` // full precision, for latency measurements
 	Attributes     []*attrRec    `json:"attributes"`
 	Sources        []*srcRec     `json:"sources"`
 	Tags           []*tagRec     `json:"tags"`

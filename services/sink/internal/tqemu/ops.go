@@ -31,6 +31,9 @@ type Indicator struct {
 	CreatedAt      time.Time   `json:"created_at"`
 	UpdatedAt      time.Time   `json:"updated_at"`
 	TouchedAt      time.Time   `json:"touched_at"`
+	// CreatedExact is emulator-only: the creation time at full precision (ThreatQ's timestamps,
+	// and CreatedAt, have one-second resolution), for latency measurements.
+	CreatedExact time.Time `json:"created_exact,omitzero"`
 }
 
 // Attribute is one attribute value; a name may carry several values.
@@ -72,7 +75,7 @@ func (s *Server) view(r *record) Indicator {
 	v := Indicator{
 		ID: r.ID, Value: r.Value, Type: t.Name, Status: st.Name, Description: r.Description,
 		Score: effectiveScore(r), GeneratedScore: r.GeneratedScore, PublishedAt: r.PublishedAt,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, TouchedAt: r.TouchedAt,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, TouchedAt: r.TouchedAt, CreatedExact: r.CreatedExact,
 		Attributes: []Attribute{}, Sources: []Source{}, Tags: []string{}, Comments: []string{},
 	}
 	if r.ManualScore != nil {
@@ -124,7 +127,7 @@ func (s *Server) upsert(sp indSpec, now time.Time) (*record, bool) {
 	r := &record{
 		ID: s.st.next("indicator"), Value: sp.value, TypeID: sp.typeID, StatusID: status,
 		Hash: hex.EncodeToString(sum[:]), PublishedAt: sp.publishedAt,
-		CreatedAt: now, UpdatedAt: now, TouchedAt: now, ScoreUpdatedAt: now,
+		CreatedAt: now, UpdatedAt: now, TouchedAt: now, ScoreUpdatedAt: now, CreatedExact: s.opts.Now().UTC(),
 		Attributes: []*attrRec{}, Sources: []*srcRec{}, Tags: []*tagRec{}, Comments: []*commentRec{},
 	}
 	if sp.description != nil {
