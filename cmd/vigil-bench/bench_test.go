@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/pkg/allowlist"
 	"github.com/vigilsec/vigil/pkg/envconf"
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/pkg/indicator"
@@ -544,5 +546,30 @@ func TestParseStatCPU(t *testing.T) {
 		if ok != tt.ok || got != tt.want {
 			t.Errorf("parseStatCPU(%q) = %v, %v; want %v, %v", tt.line, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestWarninglistPhase: the lookup-cost phase loads every shipped list, looks up a mix in which
+// some indicators are listed, and reports a cost per type.
+func TestWarninglistPhase(t *testing.T) {
+	set, err := allowlist.Load(allowlist.Config{Warninglists: []string{allowlist.All}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{allow: set, rep: newReport(), seed: 7, log: slog.New(slog.DiscardHandler)}
+	if err := b.runWarninglist(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w := b.rep.Warninglist
+	if w == nil || w.Lists < 50 || w.Entries < 10000 || w.IPv4NS <= 0 || w.IPv6NS <= 0 || w.DomainNS <= 0 {
+		t.Fatalf("warninglist cost = %+v", w)
+	}
+	if w.MatchShare <= 0.05 || w.MatchShare >= 0.5 {
+		t.Fatalf("match share %.3f: want the listed eighth of the mix (plus a few pool hits), not none or most", w.MatchShare)
+	}
+	var out bytes.Buffer
+	b.rep.metricsTable().text(&out)
+	if !strings.Contains(out.String(), "warninglist lookup (all shipped lists)") {
+		t.Fatalf("table lacks the warninglist row:\n%s", out.String())
 	}
 }

@@ -18,7 +18,7 @@ import (
 //	VIGIL_TEST_REDIS_ADDR      127.0.0.1:36379    the real Redis the services use
 
 // phases the bench can run, in order.
-var allPhases = []string{"baseline", "ingest", "enrich", "correlate", "sink", "e2e", "latency", "rss"}
+var allPhases = []string{"baseline", "ingest", "enrich", "correlate", "sink", "e2e", "latency", "rss", "warninglist"}
 
 // config is the bench's configuration (flags + the two test-infrastructure variables).
 type config struct {

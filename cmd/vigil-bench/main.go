@@ -149,6 +149,7 @@ func (b *bench) phases(ctx context.Context) {
 		{"sink", b.runSinkStage},
 		{"e2e", b.runE2E}, // also runs the latency phase while its services are up
 		{"rss", b.runRSS},
+		{"warninglist", b.runWarninglist},
 	}
 	for _, p := range list {
 		if !b.cfg.Phases[p.name] && !(p.name == "e2e" && b.cfg.Phases["latency"]) {

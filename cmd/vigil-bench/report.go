@@ -105,6 +105,7 @@ type Report struct {
 	ProviderCalls     map[string]ProviderCalls `json:"provider_calls"`
 	ThreatQPer1k      *float64                 `json:"threatq_calls_per_1k_verdicts"`
 	ThreatQDetail     map[string]any           `json:"threatq_detail,omitempty"`
+	Warninglist       *WarninglistCost         `json:"warninglist_lookup,omitempty"`
 	Targets           []Target                 `json:"targets"`
 	Hotspots          map[string][]string      `json:"hotspots,omitempty"`
 	Notes             []string                 `json:"notes,omitempty"`
@@ -324,6 +325,11 @@ func (r *Report) metricsTable() *table {
 			fmt.Sprintf("%d calls, %d unique %s sent, %d called >1, %d not called", pc.Calls, pc.Unique, pc.IndicatorTyp, pc.Over1, pc.NotCalled))
 	}
 	t.add("ThreatQ calls per 1,000 verdicts", fmtNum(r.ThreatQPer1k, 1), fmtDetail(r.ThreatQDetail))
+	if w := r.Warninglist; w != nil {
+		t.add("warninglist lookup (all shipped lists)", fmt.Sprintf("%.0f / %.0f / %.0f ns", w.IPv4NS, w.IPv6NS, w.DomainNS),
+			fmt.Sprintf("per indicator, IPv4 / IPv6 / domain; %d lists, %d entries; %d samples per type, %.1f %% of them listed",
+				w.Lists, w.Entries, w.Samples, 100*w.MatchShare))
+	}
 	return t
 }
 
