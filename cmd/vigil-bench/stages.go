@@ -73,7 +73,9 @@ func (b *bench) baselinePass(ctx context.Context, in, out, dlq, group string) (d
 		return res, nil
 	})
 	kc := stream.KafkaConfig{Brokers: b.cfg.Brokers, ClientID: "vigil-bench-baseline", Partitions: b.cfg.Partitions,
-		ReplicationFactor: 1, ResetOffset: "earliest", DLQTopic: dlq, GroupProtocol: "classic"}
+		ReplicationFactor: 1, ResetOffset: "earliest", DLQTopic: dlq, GroupProtocol: "classic",
+		// the services' defaults, so the baseline fetches and batches like they do
+		FetchMinBytes: stream.DefaultFetchMinBytes, FetchMaxWait: stream.DefaultFetchMaxWait, Linger: stream.DefaultLinger}
 	r, err := stream.NewRunner(stream.Config{Stage: "baseline", Group: group, Topics: []string{in}, Kafka: kc}, h, b.serde,
 		slog.New(slog.DiscardHandler))
 	if err != nil {

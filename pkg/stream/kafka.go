@@ -25,6 +25,8 @@ import (
 const (
 	DefaultFetchMinBytes = 64 << 10
 	DefaultFetchMaxWait  = 50 * time.Millisecond
+	// DefaultLinger is the producer linger of every service (VIGIL_KAFKA_LINGER).
+	DefaultLinger = 5 * time.Millisecond
 )
 
 // KafkaConfig is the connection and topic configuration shared by every service.
@@ -49,7 +51,7 @@ type KafkaConfig struct {
 	// moderate load) at up to FetchMaxWait of added latency per stage when traffic is light.
 	FetchMinBytes int32
 	FetchMaxWait  time.Duration
-	Linger        time.Duration // producer linger: how long a partition's batch waits for more records
+	Linger        time.Duration // producer linger: how long a partition's batch waits for more records (0: none)
 }
 
 // LoadKafka reads the VIGIL_KAFKA_* variables. clientID names the service.
@@ -72,7 +74,7 @@ func LoadKafka(e *envconf.Env, clientID string) KafkaConfig {
 		GroupProtocol:     e.OneOf("VIGIL_KAFKA_GROUP_PROTOCOL", "classic", "classic", "consumer"),
 		FetchMinBytes:     int32(e.Int("VIGIL_KAFKA_FETCH_MIN_BYTES", DefaultFetchMinBytes)),
 		FetchMaxWait:      e.Duration("VIGIL_KAFKA_FETCH_MAX_WAIT", DefaultFetchMaxWait),
-		Linger:            e.Duration("VIGIL_KAFKA_LINGER", 5*time.Millisecond),
+		Linger:            e.Duration("VIGIL_KAFKA_LINGER", DefaultLinger),
 	}
 	if c.FetchMinBytes < 1 || c.FetchMinBytes > 1<<20 {
 		e.Fail("VIGIL_KAFKA_FETCH_MIN_BYTES", fmt.Sprint(c.FetchMinBytes), "must be between 1 and 1048576")

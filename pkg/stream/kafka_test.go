@@ -39,12 +39,9 @@ func TestLoadKafkaFetchAndLinger(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.FetchMinBytes != tc.minBytes || c.FetchMaxWait != tc.maxWait || linger(c) != tc.linger {
-				t.Fatalf("min bytes %d, max wait %v, linger %v; want %d, %v, %v", c.FetchMinBytes, c.FetchMaxWait, linger(c), tc.minBytes, tc.maxWait, tc.linger)
+			if c.FetchMinBytes != tc.minBytes || c.FetchMaxWait != tc.maxWait || c.Linger != tc.linger {
+				t.Fatalf("min bytes %d, max wait %v, linger %v; want %d, %v, %v", c.FetchMinBytes, c.FetchMaxWait, c.Linger, tc.minBytes, tc.maxWait, tc.linger)
 			}
 		})
-	}
-	if got := linger(KafkaConfig{}); got != 5*time.Millisecond {
-		t.Fatalf("linger of a config not loaded from the environment = %v, want 5ms", got)
 	}
 }

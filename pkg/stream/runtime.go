@@ -199,7 +199,7 @@ func NewRunner(cfg Config, h BatchHandler, serde *events.Serde, log *slog.Logger
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 		kgo.MaxConcurrentFetches(4),
-		kgo.ProducerLinger(linger(cfg.Kafka)),
+		kgo.ProducerLinger(cfg.Kafka.Linger),
 		// room for the outputs of every batch in flight (a record may have several)
 		kgo.MaxBufferedRecords(2*(cfg.MaxInFlight+1)*cfg.MaxBatch+1000),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key: one indicator, one partition
@@ -436,15 +436,6 @@ func (r *Runner) poll(ctx context.Context) ([]*kgo.Record, bool) {
 			return recs, false
 		}
 	}
-}
-
-// linger is the producer linger: the configured one, 5ms when the config was not loaded from
-// the environment (zero value).
-func linger(k KafkaConfig) time.Duration {
-	if k.Linger == 0 && k.FetchMaxWait == 0 {
-		return 5 * time.Millisecond
-	}
-	return k.Linger
 }
 
 // windowEnd is when a batch whose first records are recs stops waiting for more: wait after now,
