@@ -223,7 +223,6 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	var dump struct {
 		Indicators []struct {
 			Value        string    `json:"value"`
-			CreatedAt    time.Time `json:"created_at"`
 			CreatedExact time.Time `json:"created_exact"` // full precision; created_at has ThreatQ's one-second resolution
 		} `json:"indicators"`
 	}
@@ -235,11 +234,10 @@ func (b *bench) runLatency(ctx context.Context, pl *pipeline) error {
 	acked := 0
 	for _, ind := range dump.Indicators {
 		if t0, ok := produced[ind.Value]; ok {
-			created := ind.CreatedExact
-			if created.IsZero() {
-				created = ind.CreatedAt.Add(time.Second / 2) // older emulator: mid-second, unbiased on average
+			if ind.CreatedExact.IsZero() {
+				return fmt.Errorf("threatq emulator dump: %s has no created_exact (emulator older than the bench?)", ind.Value)
 			}
-			samples = append(samples, float64(created.Sub(t0))/float64(time.Millisecond))
+			samples = append(samples, float64(ind.CreatedExact.Sub(t0))/float64(time.Millisecond))
 			acked++
 			delete(produced, ind.Value)
 		}
