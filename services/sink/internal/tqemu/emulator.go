@@ -141,7 +141,10 @@ func (s *Server) Reset() {
 	s.tokens = map[string]time.Time{}
 	s.refresh = map[string]time.Time{}
 	s.faults = Faults{}
-	s.stats = newStats()
+	s.stats = Stats{}
+	s.countMu.Lock()
+	s.calls, s.responses = map[string]int{}, map[int]int{}
+	s.countMu.Unlock()
 }
 
 // --- snapshot ---

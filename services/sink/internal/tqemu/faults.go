@@ -101,9 +101,14 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Unlock()
 
 	if down {
-		if mode == DownModeClose && closeConn(w) {
-			markDropped(w)
-			return true
+		if mode == DownModeClose {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				// counted before the close, so the client never sees the drop first
+				markDropped(w)
+				_ = conn.Close()
+				return true
+			}
+			// cannot hijack (HTTP/2): answer 503 instead
 		}
 		writeError(w, http.StatusServiceUnavailable, "Service Unavailable")
 		return true
@@ -139,20 +144,10 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 
 // markDropped records "no response" (code 0 in Stats.Responses).
 func markDropped(w http.ResponseWriter) {
-	if sr, ok := w.(*statusRecorder); ok {
+	if sr, ok := w.(*statusRecorder); ok && !sr.counted {
 		sr.code = 0
+		sr.count()
 	}
-}
-
-// closeConn hijacks the connection and closes it without writing a
-// response. It reports false when the writer cannot be hijacked (HTTP/2).
-func closeConn(w http.ResponseWriter) bool {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return false
-	}
-	_ = conn.Close()
-	return true
 }
 
 // Stats counts what the emulator has served.
@@ -175,13 +170,16 @@ type Stats struct {
 	Indicators int `json:"indicators"`
 }
 
-func newStats() Stats { return Stats{Calls: map[string]int{}, Responses: map[int]int{}} }
+func (s *Server) recordCall(pattern string) {
+	s.countMu.Lock()
+	s.calls[pattern]++
+	s.countMu.Unlock()
+}
 
-func (s *Server) recordCall(pattern string, code int) {
-	s.mu.Lock()
-	s.stats.Calls[pattern]++
-	s.stats.Responses[code]++
-	s.mu.Unlock()
+func (s *Server) recordResponse(code int) {
+	s.countMu.Lock()
+	s.responses[code]++
+	s.countMu.Unlock()
 }
 
 // Stats returns a copy of the counters.
@@ -189,8 +187,10 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.stats
-	out.Calls = maps.Clone(s.stats.Calls)
-	out.Responses = maps.Clone(s.stats.Responses)
+	s.countMu.Lock()
+	out.Calls = maps.Clone(s.calls)
+	out.Responses = maps.Clone(s.responses)
+	s.countMu.Unlock()
 	out.Writes = out.Created + out.Updated
 	out.Indicators = len(s.st.Indicators)
 	return out

@@ -97,7 +97,8 @@ func (o *Options) setDefaults() {
 }
 
 // Server is the emulator. It implements http.Handler and is safe for
-// concurrent use; one mutex guards all state.
+// concurrent use; one mutex guards all state except the call and response
+// counters, which have their own (handlers answer while holding mu).
 type Server struct {
 	opts Options
 	log  *slog.Logger
@@ -109,7 +110,11 @@ type Server struct {
 	tokens       map[string]time.Time // access token → expiry
 	refresh      map[string]time.Time // refresh token → expiry
 	faults       Faults
-	stats        Stats
+	stats        Stats // Created, Updated, TokensIssued, FaultsInjected (under mu)
+
+	countMu   sync.Mutex // after mu when both are held
+	calls     map[string]int
+	responses map[int]int
 	scoreCfgHash string
 	// constScore is set when no ScorePolicy was given: every generated score is 0, so a change
 	// needs no view of the indicator to rescore it.
@@ -134,7 +139,8 @@ func New(opts Options) *Server {
 	if _, ok := s.st.statusByName(s.opts.DefaultStatus); !ok {
 		s.opts.DefaultStatus = "Review"
 	}
-	s.stats = newStats()
+	s.stats = Stats{}
+	s.calls, s.responses = map[string]int{}, map[int]int{}
 	s.routes()
 	return s
 }
@@ -198,8 +204,12 @@ func (s *Server) routes() {
 // (when auth is true) the bearer check, in that order.
 func (s *Server) handle(pattern string, auth bool, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		defer func() { s.recordCall(pattern, rec.code) }()
+		// The call is counted on arrival and the response when its status is
+		// committed (or the connection dropped), so a client never sees an
+		// answer before the counters do.
+		s.recordCall(pattern)
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK, srv: s}
+		defer rec.count()
 		if s.injectFault(rec, r) {
 			return
 		}
@@ -215,15 +225,33 @@ func (s *Server) handle(pattern string, auth bool, h http.HandlerFunc) {
 
 type statusRecorder struct {
 	http.ResponseWriter
+	srv         *Server
 	code        int
 	wroteHeader bool
+	counted     bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if !s.wroteHeader {
 		s.code, s.wroteHeader = code, true
+		s.count()
 	}
 	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// count records the response code once.
+func (s *statusRecorder) count() {
+	if !s.counted {
+		s.counted = true
+		s.srv.recordResponse(s.code)
+	}
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer (hijack).
