@@ -104,17 +104,17 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 
-	mu           sync.Mutex
-	rng          *rand.Rand
-	st           *state
-	tokens       map[string]time.Time // access token → expiry
-	refresh      map[string]time.Time // refresh token → expiry
-	faults       Faults
-	stats        Stats // Created, Updated, TokensIssued, FaultsInjected (under mu)
+	mu      sync.Mutex
+	rng     *rand.Rand
+	st      *state
+	tokens  map[string]time.Time // access token → expiry
+	refresh map[string]time.Time // refresh token → expiry
+	faults  Faults
+	stats   Stats // Created, Updated, TokensIssued, FaultsInjected (under mu)
 
-	countMu   sync.Mutex // after mu when both are held
-	calls     map[string]int
-	responses map[int]int
+	countMu      sync.Mutex // after mu when both are held
+	calls        map[string]int
+	responses    map[int]int
 	scoreCfgHash string
 	// constScore is set when no ScorePolicy was given: every generated score is 0, so a change
 	// needs no view of the indicator to rescore it.
