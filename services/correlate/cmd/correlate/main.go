@@ -112,7 +112,7 @@ func serve(ctx context.Context, cfg config.Config, deps *service.Deps, rdb redis
 	defer func() { _ = metrics.Close() }()
 	// With the decay sweeper on, verdicts are acked with their enrichment, which schedules their re-scoring.
 	st, err := stage.New(stage.Config{EnrichedTopic: cfg.InTopic, FeedbackTopic: cfg.FeedbackTopic, VerdictTopic: cfg.OutTopic,
-		Rescore: cfg.DecaySweepInterval > 0}, corr, deps.Serde, metrics, log)
+		Rescore: cfg.DecaySweepInterval > 0, Shards: cfg.Shards}, corr, deps.Serde, metrics, log)
 	if err != nil {
 		return err
 	}

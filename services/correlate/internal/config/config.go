@@ -51,6 +51,9 @@ type Config struct {
 	DecaySweepInterval time.Duration
 	// DecaySweepBatch is how many due indicators a sweep claims at a time.
 	DecaySweepBatch int
+	// Shards is how many parts of a poll batch are correlated in parallel
+	// (stage.Config.Shards).
+	Shards int
 }
 
 // Load reads the environment through e and validates it.
@@ -76,6 +79,7 @@ func Load(e *envconf.Env) (Config, error) {
 		},
 		DecaySweepInterval: e.Duration("VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL", time.Minute),
 		DecaySweepBatch:    e.Int("VIGIL_CORRELATE_DECAY_SWEEP_BATCH", 500),
+		Shards:             e.Int("VIGIL_CORRELATE_SHARDS", 2),
 	}
 	topics := map[string]string{"VIGIL_TOPIC_ENRICHED": c.InTopic, "VIGIL_TOPIC_FEEDBACK": c.FeedbackTopic, "VIGIL_TOPIC_VERDICTS": c.OutTopic}
 	for _, name := range []string{"VIGIL_TOPIC_ENRICHED", "VIGIL_TOPIC_FEEDBACK", "VIGIL_TOPIC_VERDICTS"} {
@@ -113,6 +117,11 @@ func Load(e *envconf.Env) (Config, error) {
 	}
 	if c.DecaySweepBatch < 1 || c.DecaySweepBatch > maxSweepBatch {
 		e.Fail("VIGIL_CORRELATE_DECAY_SWEEP_BATCH", strconv.Itoa(c.DecaySweepBatch), "must be between 1 and "+strconv.Itoa(maxSweepBatch))
+	}
+	switch c.Shards {
+	case 1, 2, 4, 8:
+	default:
+		e.Fail("VIGIL_CORRELATE_SHARDS", strconv.Itoa(c.Shards), "must be 1, 2, 4 or 8")
 	}
 	if c.State.LocalStates < 0 {
 		e.Fail("VIGIL_CORRELATE_LOCAL_STATES", strconv.Itoa(c.State.LocalStates), "must not be negative")

@@ -33,6 +33,9 @@ func TestDefaults(t *testing.T) {
 	if c.DecaySweepInterval != time.Minute || c.DecaySweepBatch != 500 {
 		t.Errorf("decay sweep every %v, %d at a time; want 1m, 500", c.DecaySweepInterval, c.DecaySweepBatch)
 	}
+	if c.Shards != 2 {
+		t.Errorf("shards = %d, want 2", c.Shards)
+	}
 }
 
 func TestValues(t *testing.T) {
@@ -48,6 +51,7 @@ func TestValues(t *testing.T) {
 		"VIGIL_TOPIC_VERDICTS":                 "v.out",
 		"VIGIL_CORRELATE_DECAY_SWEEP_INTERVAL": "0",
 		"VIGIL_CORRELATE_DECAY_SWEEP_BATCH":    "50",
+		"VIGIL_CORRELATE_SHARDS":               "8",
 	})))
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +67,9 @@ func TestValues(t *testing.T) {
 	}
 	if c.DecaySweepInterval != 0 || c.DecaySweepBatch != 50 {
 		t.Errorf("decay sweep every %v, %d at a time; want 0 (off), 50", c.DecaySweepInterval, c.DecaySweepBatch)
+	}
+	if c.Shards != 8 {
+		t.Errorf("shards = %d, want 8", c.Shards)
 	}
 }
 
@@ -94,6 +101,8 @@ func TestBadConfigs(t *testing.T) {
 		{"sweep batch zero", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_BATCH": "0"}, "VIGIL_CORRELATE_DECAY_SWEEP_BATCH"},
 		{"sweep batch too big", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_BATCH": "20000"}, "VIGIL_CORRELATE_DECAY_SWEEP_BATCH"},
 		{"sweep batch not a number", map[string]string{"VIGIL_CORRELATE_DECAY_SWEEP_BATCH": "many"}, "VIGIL_CORRELATE_DECAY_SWEEP_BATCH"},
+		{"shards not a power of two", map[string]string{"VIGIL_CORRELATE_SHARDS": "3"}, "VIGIL_CORRELATE_SHARDS"},
+		{"shards zero", map[string]string{"VIGIL_CORRELATE_SHARDS": "0"}, "VIGIL_CORRELATE_SHARDS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

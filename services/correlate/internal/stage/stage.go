@@ -57,13 +57,16 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilsec/vigil/pkg/events"
 	"github.com/vigilsec/vigil/pkg/stream"
 	"github.com/vigilsec/vigil/services/correlate/internal/correlator"
+	"github.com/vigilsec/vigil/services/correlate/internal/state"
 )
 
 // maxUnansweredVerdicts bounds the in-flight set when the stage is not
@@ -100,7 +103,14 @@ type Config struct {
 	// on, so the store schedules its decay re-scoring (see Sweeper). Off,
 	// nothing is scheduled.
 	Rescore bool
+	// Shards is how many parts of a poll batch, split by indicator key
+	// (state.KeyShard), are correlated in parallel: one part's state round
+	// trip overlaps another's policy evaluation. 1, 2, 4 or 8; 0 means 1.
+	Shards int
 }
+
+// minShardRecords is the smallest part worth a goroutine of its own.
+const minShardRecords = 32
 
 // ErrConfig is returned by New for missing topics or dependencies.
 var ErrConfig = errors.New("invalid stage config")
@@ -132,6 +142,13 @@ var (
 func New(cfg Config, corr Correlator, serde *events.Serde, m *Metrics, log *slog.Logger) (*Stage, error) {
 	if cfg.EnrichedTopic == "" || cfg.FeedbackTopic == "" || cfg.VerdictTopic == "" || corr == nil || serde == nil || log == nil {
 		return nil, fmt.Errorf("new stage: %w", ErrConfig)
+	}
+	switch cfg.Shards {
+	case 0:
+		cfg.Shards = 1
+	case 1, 2, 4, 8:
+	default:
+		return nil, fmt.Errorf("new stage: shards %d is not 1, 2, 4 or 8: %w", cfg.Shards, ErrConfig)
 	}
 	return &Stage{cfg: cfg, corr: corr, serde: serde, m: m, log: log, inflight: map[*kgo.Record]correlator.Published{}}, nil
 }
@@ -221,9 +238,9 @@ func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []correlat
 			return nil, fmt.Errorf("apply feedback: %w", err)
 		}
 	}
-	outs, err := s.corr.Correlate(ctx, acked, encs)
+	outs, err := s.correlate(ctx, acked, encs)
 	if err != nil {
-		return nil, fmt.Errorf("correlate: %w", err)
+		return nil, err
 	}
 	if len(outs) == 0 {
 		return res, nil
@@ -232,17 +249,8 @@ func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []correlat
 	produced := make(map[*kgo.Record]correlator.Published, len(outs))
 	for k := range outs {
 		v := &outs[k].Verdict
-		key := v.Indicator.Key()
-		j := outs[k].Record
-		if j < 0 || j >= len(encRec) {
-			return nil, fmt.Errorf("verdict for %s matches no input record", key)
-		}
-		val, err := s.serde.EncodeVerdict(v)
-		if err != nil {
-			return nil, fmt.Errorf("encode verdict %s: %w", key, err) // our own schema mapping: never drop
-		}
-		out := &kgo.Record{Topic: s.cfg.VerdictTopic, Key: []byte(key), Value: val}
-		i := encRec[j]
+		out := &kgo.Record{Topic: s.cfg.VerdictTopic, Key: []byte(v.Indicator.Key()), Value: outs[k].value}
+		i := encRec[outs[k].Record]
 		res[i].Outputs = append(res[i].Outputs, out)
 		pub := correlator.Published{Verdict: *v}
 		if s.cfg.Rescore {
@@ -255,6 +263,86 @@ func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []correlat
 	maps.Copy(s.inflight, produced)
 	s.mu.Unlock()
 	return res, nil
+}
+
+// decided is a verdict to publish with its Avro value; Record indexes the
+// batch's enrichments.
+type decided struct {
+	correlator.Output
+	value []byte
+}
+
+// correlate decides and encodes the verdicts of encs (acked is stored
+// first, see Correlator.Correlate), in cfg.Shards parts run in parallel when
+// the batch is large enough. Parts split by indicator key, so an
+// indicator's records and its acked verdicts are in one part, and parts
+// never touch the same state. The result is in record order.
+func (s *Stage) correlate(ctx context.Context, acked []correlator.Published, encs []events.Enrichment) ([]decided, error) {
+	n := s.cfg.Shards
+	if n <= 1 || len(encs) < n*minShardRecords {
+		return s.correlatePart(ctx, acked, encs, nil)
+	}
+	type part struct {
+		acked []correlator.Published
+		encs  []events.Enrichment
+		index []int // encs[j] is the batch's enrichment index[j]
+		out   []decided
+	}
+	parts := make([]part, n)
+	for j := range encs {
+		p := &parts[state.KeyShard(encs[j].Observation.Indicator.Key())%n]
+		p.encs = append(p.encs, encs[j])
+		p.index = append(p.index, j)
+	}
+	for j := range acked {
+		p := &parts[state.KeyShard(acked[j].Verdict.Indicator.Key())%n]
+		p.acked = append(p.acked, acked[j])
+	}
+	var g errgroup.Group
+	for k := range parts {
+		p := &parts[k]
+		if len(p.encs) == 0 && len(p.acked) == 0 {
+			continue
+		}
+		g.Go(func() (err error) {
+			p.out, err = s.correlatePart(ctx, p.acked, p.encs, p.index)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var outs []decided
+	for k := range parts {
+		outs = append(outs, parts[k].out...)
+	}
+	slices.SortFunc(outs, func(a, b decided) int { return a.Record - b.Record })
+	return outs, nil
+}
+
+// correlatePart runs Correlate on one part and encodes its verdicts; index,
+// when not nil, maps the part's records to the batch's.
+func (s *Stage) correlatePart(ctx context.Context, acked []correlator.Published, encs []events.Enrichment, index []int) ([]decided, error) {
+	outs, err := s.corr.Correlate(ctx, acked, encs)
+	if err != nil {
+		return nil, fmt.Errorf("correlate: %w", err)
+	}
+	ds := make([]decided, len(outs))
+	for k := range outs {
+		j := outs[k].Record
+		if j < 0 || j >= len(encs) {
+			return nil, fmt.Errorf("verdict for %s matches no input record", outs[k].Verdict.Indicator.Key())
+		}
+		val, err := s.serde.EncodeVerdict(&outs[k].Verdict)
+		if err != nil {
+			return nil, fmt.Errorf("encode verdict %s: %w", outs[k].Verdict.Indicator.Key(), err) // our own schema mapping: never drop
+		}
+		if index != nil {
+			outs[k].Record = index[j]
+		}
+		ds[k] = decided{Output: outs[k], value: val}
+	}
+	return ds, nil
 }
 
 // ackConfirmed hands the verdicts Kafka acknowledged since the last call to

@@ -3,8 +3,10 @@ package stage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -576,5 +578,122 @@ func TestAckPipelined(t *testing.T) {
 	}
 	if !slices.Equal(keys, []string{"ipv4:203.0.113.21", "ipv4:203.0.113.22"}) {
 		t.Errorf("acked %v, want both batches' verdicts", keys)
+	}
+}
+
+// TestShards checks that a batch correlated in parallel parts gives the
+// verdicts of the serial path, on the same records, and that parts never
+// split an indicator or its acked verdicts.
+func TestShards(t *testing.T) {
+	t.Parallel()
+	s := serde(t)
+	exposures := []events.Exposure{hostile, {InboundScore: 3}, {Hosting: true, Cloud: true, InboundScore: 2}, {}}
+	batches := func() [][]*kgo.Record {
+		var out [][]*kgo.Record
+		off := int64(0)
+		for range 3 {
+			var recs []*kgo.Record
+			for range 400 {
+				n := off % 150
+				ip := fmt.Sprintf("198.51.100.%d", n)
+				if n%15 == 0 {
+					ip = "8.8.8.8" // on a shipped list
+				}
+				recs = append(recs, encRecord(t, s, topicIn, off, enrichment(ip, fmt.Sprintf("10.0.0.%d", off%7), "raw.fw", off, exposures[n%4])))
+				off++
+			}
+			out = append(out, recs)
+		}
+		return out
+	}
+	type got struct {
+		rec                int
+		key, action, level string
+		priority           int32
+		sightings, prev    int64
+	}
+	run := func(shards int) [][]got {
+		cfg := testCfg
+		cfg.Shards = shards
+		st, err := New(cfg, realCorrelator(t), s, nil, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]got
+		for _, recs := range batches() {
+			res, err := st.Handle(t.Context(), recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g []got
+			for i, r := range res {
+				if r.Err != nil {
+					t.Fatalf("record %d: %v", i, r.Err)
+				}
+				for _, o := range r.Outputs {
+					v, err := s.DecodeVerdict(t.Context(), o.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					g = append(g, got{i, string(o.Key), v.Action, v.Level, v.Priority, v.Sightings.Count, int64(v.PreviousPriority)})
+				}
+			}
+			produce(st, res, nil) // acked with the next batch
+			out = append(out, g)
+		}
+		return out
+	}
+	want := run(1)
+	if len(want[0]) == 0 || len(want[1]) == 0 {
+		t.Fatalf("serial path gave no verdicts in a batch: %d, %d", len(want[0]), len(want[1]))
+	}
+	for _, shards := range []int{2, 4, 8} {
+		if g := run(shards); !reflect.DeepEqual(g, want) {
+			t.Errorf("shards %d: verdicts differ from the serial path\n got %v\nwant %v", shards, g, want)
+		}
+	}
+
+	// Parts keep an indicator's records and acked verdicts together.
+	fc := &fakeCorrelator{verdicts: oneVerdictPerKey}
+	cfg := testCfg
+	cfg.Shards = 4
+	st, err := New(cfg, fc, s, nil, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, recs := range batches()[:2] {
+		res, err := st.Handle(t.Context(), recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		produce(st, res, nil)
+	}
+	if len(fc.processed) != 8 {
+		t.Fatalf("correlator calls with records = %d, want 4 per batch", len(fc.processed))
+	}
+	for _, batch := range fc.processed {
+		first := batch[0].Observation.Indicator.Key()
+		for _, e := range batch {
+			if k := e.Observation.Indicator.Key(); state.KeyShard(k)%4 != state.KeyShard(first)%4 {
+				t.Fatalf("%s and %s (different parts) in one call", k, first)
+			}
+		}
+	}
+	for _, ps := range fc.ackedPub {
+		for _, pub := range ps {
+			k := pub.Verdict.Indicator.Key()
+			if state.KeyShard(k)%4 != state.KeyShard(ps[0].Verdict.Indicator.Key())%4 {
+				t.Fatalf("acked verdicts of different parts in one call: %s and %s", k, ps[0].Verdict.Indicator.Key())
+			}
+		}
+	}
+
+	// A failing part fails the batch.
+	fc.processErr = errProduce
+	if _, err := st.Handle(t.Context(), batches()[2]); !errors.Is(err, errProduce) {
+		t.Fatalf("failing part: err = %v", err)
+	}
+	if _, err := New(Config{EnrichedTopic: topicIn, FeedbackTopic: topicFB, VerdictTopic: topicOut, Shards: 3}, fc, s, nil, quiet()); !errors.Is(err, ErrConfig) {
+		t.Fatalf("shards 3: err = %v, want ErrConfig", err)
 	}
 }

@@ -18,8 +18,18 @@ import (
 // BenchmarkRedisBatch measures what correlate asks of Redis per poll:
 // ApplyBatch of a 500-record batch over 5,000 indicators, with a fifth of
 // the previous batch's indicators as published verdicts. It reports records/s, round trips per
-// batch and the Redis server CPU per record (from INFO commandstats).
+// batch and the Redis server CPU per record (from INFO commandstats), on the
+// script path and on owner-side state (Config.LocalStates).
 func BenchmarkRedisBatch(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		local int
+	}{{"script", 0}, {"local", 20000}} {
+		b.Run(bc.name, func(b *testing.B) { benchRedisBatch(b, Config{LocalStates: bc.local}) })
+	}
+}
+
+func benchRedisBatch(b *testing.B, cfg Config) {
 	c := redis.NewClient(&redis.Options{Addr: benchAddr()})
 	b.Cleanup(func() { _ = c.Close() })
 	if err := c.Ping(b.Context()).Err(); err != nil {
@@ -27,7 +37,7 @@ func BenchmarkRedisBatch(b *testing.B) {
 	}
 	h := &countHook{}
 	c.AddHook(h)
-	s, err := NewRedis(b.Context(), c, Config{})
+	s, err := NewRedis(b.Context(), c, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -243,19 +244,69 @@ var diffRuns atomic.Int64
 // than the windows) to Redis and to Memory, alternating Apply and
 // ApplyBatch, and requires the same summaries and priors: the cached window
 // sums of the Redis script must equal a full recount.
-func TestRedisMatchesMemory(t *testing.T) { diffAgainstMemory(t, 0, false) }
+func TestRedisMatchesMemory(t *testing.T) { diffAgainstMemory(t, 0, false, 1) }
 
 // TestRedisLocalMatchesMemory runs the same differential test on the
 // owner-side path (redis_local.go): every round through ApplyBatch, so
 // states stay cached across rounds, and alternating with the script path
 // (Apply), which hands states back and forth between the two.
 func TestRedisLocalMatchesMemory(t *testing.T) {
-	t.Run("cached", func(t *testing.T) { diffAgainstMemory(t, 1000, true) })
-	t.Run("alternating", func(t *testing.T) { diffAgainstMemory(t, 1000, false) })
-	t.Run("evicting", func(t *testing.T) { diffAgainstMemory(t, 2, true) })
+	t.Run("cached", func(t *testing.T) { diffAgainstMemory(t, 1000, true, 1) })
+	t.Run("alternating", func(t *testing.T) { diffAgainstMemory(t, 1000, false, 1) })
+	t.Run("evicting", func(t *testing.T) { diffAgainstMemory(t, 2, true, 1) })
+	// each batch in parts by KeyShard, applied concurrently (as correlate's
+	// stage does with Config.Shards)
+	t.Run("parallel parts", func(t *testing.T) { diffAgainstMemory(t, 1000, true, 4) })
+	t.Run("parallel parts evicting", func(t *testing.T) { diffAgainstMemory(t, 3, true, 4) })
 }
 
-func diffAgainstMemory(t *testing.T, local int, batchOnly bool) {
+// applyParts is ApplyBatch of batch (and published) split into n parts by
+// KeyShard, run concurrently, merged into one Batch in the order of keys.
+func applyParts(t *testing.T, s *Redis, published []LastVerdict, batch []events.Enrichment, n int, keys []string) Batch {
+	t.Helper()
+	type part struct {
+		pub   []LastVerdict
+		batch []events.Enrichment
+		res   Batch
+		err   error
+	}
+	parts := make([]part, n)
+	for _, e := range batch {
+		p := &parts[KeyShard(e.Observation.Indicator.Key())%n]
+		p.batch = append(p.batch, e)
+	}
+	for _, v := range published {
+		p := &parts[KeyShard(v.Key)%n]
+		p.pub = append(p.pub, v)
+	}
+	var wg sync.WaitGroup
+	for i := range parts {
+		p := &parts[i]
+		wg.Go(func() { p.res, p.err = s.ApplyBatch(t.Context(), p.pub, p.batch) })
+	}
+	wg.Wait()
+	byKey := map[string][2]any{}
+	for _, p := range parts {
+		if p.err != nil {
+			t.Fatal(p.err)
+		}
+		for k, key := range p.res.Keys {
+			byKey[key] = [2]any{p.res.Summaries[k], p.res.Priors[k]}
+		}
+	}
+	out := Batch{Keys: keys}
+	for _, key := range keys {
+		r, ok := byKey[key]
+		if !ok {
+			t.Fatalf("no part answered for %s", key)
+		}
+		out.Summaries = append(out.Summaries, r[0].(Summary))
+		out.Priors = append(out.Priors, r[1].(Prior))
+	}
+	return out
+}
+
+func diffAgainstMemory(t *testing.T, local int, batchOnly bool, parts int) {
 	clk := &fakeClock{}
 	clk.Set(time.Date(2026, 5, 4, 10, 59, 30, 0, time.UTC))
 	rs, err := NewRedis(t.Context(), redisClient(t), Config{Now: clk.Now, LocalStates: local})
@@ -315,12 +366,15 @@ func diffAgainstMemory(t *testing.T, local int, batchOnly bool) {
 			}
 			continue
 		}
-		got, err := rs.ApplyBatch(t.Context(), pending, batch)
+		want, err := ms.ApplyBatch(t.Context(), pending, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := ms.ApplyBatch(t.Context(), pending, batch)
-		if err != nil {
+		var got Batch
+		if parts > 1 {
+			got = applyParts(t, rs, pending, batch, parts, want.Keys)
+			got.Last = want.Last // record indexes are per part
+		} else if got, err = rs.ApplyBatch(t.Context(), pending, batch); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got.Keys, want.Keys) || !slices.Equal(got.Last, want.Last) || len(got.Summaries) != len(want.Keys) {

@@ -163,14 +163,56 @@ func addBucket(bs []lbucket, k, n int64) []lbucket {
 	return append(bs, lbucket{k, n})
 }
 
-// localCache holds the owner-side states; safe for concurrent use.
+// lockShards is how many locks guard the cached states, by key hash: calls
+// whose indicators hash to different shards run in parallel.
+const lockShards = 64
+
+// localCache holds the owner-side states; safe for concurrent use. A call
+// holds the locks of every shard its keys fall in (in shard order) for as
+// long as it reads or changes their states.
 type localCache struct {
-	mu  sync.Mutex
-	lru *expirable.LRU[string, *lstate]
+	locks [lockShards]sync.Mutex
+	lru   *expirable.LRU[string, *lstate]
 }
 
 func newLocalCache(size int) *localCache {
 	return &localCache{lru: expirable.NewLRU[string, *lstate](size, nil, localTTL)}
+}
+
+// KeyShard is the lock shard of an indicator key, in [0, 64). A caller that
+// splits a batch into n parts run in parallel, n a power of two up to 64, by
+// KeyShard(key) % n, gets parts whose store calls never wait for each other.
+func KeyShard(key string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % lockShards)
+}
+
+// lock takes the locks of the shards of keys and of published's keys and
+// returns the function that releases them.
+func (c *localCache) lock(keys []string, published []LastVerdict) (unlock func()) {
+	var mask uint64
+	for _, k := range keys {
+		mask |= 1 << KeyShard(k)
+	}
+	for i := range published {
+		mask |= 1 << KeyShard(published[i].Key)
+	}
+	for i := range lockShards {
+		if mask&(1<<i) != 0 {
+			c.locks[i].Lock()
+		}
+	}
+	return func() {
+		for i := range lockShards {
+			if mask&(1<<i) != 0 {
+				c.locks[i].Unlock()
+			}
+		}
+	}
 }
 
 // Forget drops every indicator state this replica keeps in process (see
@@ -199,8 +241,7 @@ func (r *Redis) noteVerdicts(vs []LastVerdict) {
 	if r.local == nil {
 		return
 	}
-	r.local.mu.Lock()
-	defer r.local.mu.Unlock()
+	defer r.local.lock(nil, vs)()
 	for _, v := range vs {
 		if st, ok := r.local.lru.Peek(v.Key); ok {
 			st.verdict, st.hasVerdict = v, true
@@ -214,8 +255,7 @@ var errScriptPath = fmt.Errorf("state layout needs the script path")
 // applyLocal is ApplyBatch on owner-side state (see above). It returns
 // errScriptPath, having changed nothing, when the script path must run.
 func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch []events.Enrichment, g grouping) (Batch, error) {
-	r.local.mu.Lock()
-	defer r.local.mu.Unlock()
+	defer r.local.lock(g.keys, published)()
 	now := r.cfg.Now()
 	states := make([]*lstate, len(g.keys))
 	var missing []int
