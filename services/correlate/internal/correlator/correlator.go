@@ -235,8 +235,9 @@ func (c *Correlator) Correlate(ctx context.Context, acked []Published, batch []e
 			prev = &pv
 		}
 		i := b.Last[k]
-		v := evaluate(p, c.lists, c.assets, &batch[i], b.Summaries[k], prev, b.Priors[k].Allow, now)
+		v, in := decide(p, c.lists, c.assets, &batch[i], b.Summaries[k], prev, b.Priors[k].Allow, now)
 		if p.ShouldEmit(v, prev) {
+			explain(p, in, &v, b.Priors[k].Allow)
 			out = append(out, Output{Verdict: v, Record: i, LastObserved: b.Summaries[k].LastObserved})
 		}
 	}
@@ -251,7 +252,17 @@ func previous(l state.LastVerdict) policy.Previous {
 		Sightings: l.Sightings, DistinctAssets: l.DistinctAssets}
 }
 
+// evaluate is decide and explain: the verdict as published.
 func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum state.Summary, prev *policy.Previous, allow *state.AllowEntry, now time.Time) events.Verdict {
+	v, in := decide(p, lists, inv, e, sum, prev, allow, now)
+	explain(p, in, &v, allow)
+	return v
+}
+
+// decide gathers the policy input of one indicator (lists, analyst entry,
+// asset) and decides its verdict (policy.Decide): enough for the emit rules
+// and the decay schedule, without what only a published verdict carries.
+func decide(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, sum state.Summary, prev *policy.Previous, allow *state.AllowEntry, now time.Time) (events.Verdict, policy.Input) {
 	in := policy.Input{Enrichment: e, Summary: sum.SightingSummary, LastObserved: sum.LastObserved, Previous: prev, Now: now}
 	if allow != nil {
 		in.Lists = append(in.Lists, events.ListMatch{List: allowList(p, allow), Reason: analystText(allow) + " (" + e.Observation.Indicator.Value + ")"})
@@ -272,11 +283,18 @@ func evaluate(p *policy.Policy, lists Lists, inv Assets, e *events.Enrichment, s
 			in.Asset = &policy.Asset{Name: a.Name, Criticality: a.Criticality, Owner: a.Owner}
 		}
 	}
-	v := p.Evaluate(in)
+	return p.Decide(in), in
+}
+
+// explain completes a decided verdict for publication (policy.Explain) and
+// adds the analyst's decision in force to its reasons. The analyst reason
+// weighs nothing, so a verdict that is only decided scores and schedules the
+// same without it.
+func explain(p *policy.Policy, in policy.Input, v *events.Verdict, allow *state.AllowEntry) {
+	p.Explain(in, v)
 	if allow != nil {
 		v.Reasons = append(v.Reasons, events.Reason{Code: policy.CodeAnalystAllow, Text: policy.CodeAnalystAllow + "=" + analystText(allow)})
 	}
-	return v
 }
 
 // allowList is the list an analyst entry matches on: the one it was recorded

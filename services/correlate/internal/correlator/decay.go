@@ -92,8 +92,9 @@ func (c *Correlator) Rescore(ctx context.Context, dec EnrichmentDecoder, partiti
 		if sighted {
 			lastObserved = pd.Summary.LastObserved
 		}
-		v := evaluate(p, c.lists, c.assets, &e, pd.Summary, &prev, pd.Prior.Allow, now)
+		v, in := decide(p, c.lists, c.assets, &e, pd.Summary, &prev, pd.Prior.Allow, now)
 		if !sighted && p.ShouldEmit(v, &prev) {
+			explain(p, in, &v, pd.Prior.Allow)
 			res.Rescored++
 			res.Publish = append(res.Publish, Published{Verdict: v, Enrichment: pd.Review.Enrichment, Partition: pd.Partition, LastObserved: lastObserved})
 			res.Claims = append(res.Claims, pd.Due)

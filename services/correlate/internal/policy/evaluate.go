@@ -288,9 +288,21 @@ func (p *Policy) decide(score float64, in Input, withoutAnnotateOnly float64, ex
 	return d
 }
 
-// Evaluate computes the verdict for one input. It never fails: missing data
-// contributes nothing.
+// Evaluate computes the verdict for one input, explained (Decide, then
+// Explain). It never fails: missing data contributes nothing.
 func (p *Policy) Evaluate(in Input) events.Verdict {
+	v := p.Decide(in)
+	p.Explain(in, &v)
+	return v
+}
+
+// Decide computes the decision part of the verdict for one input: priority,
+// level, action, reasons with their weights, the priority without exposure
+// evidence, sightings and times — everything ShouldEmit, ReviewScore and
+// NextReview read. It leaves out what only a published verdict needs (tags,
+// ThreatQ attributes, description: see Explain), so a correlator that
+// publishes few of the verdicts it decides does not build them for all.
+func (p *Policy) Decide(in Input) events.Verdict {
 	e := in.Enrichment
 	rs := p.evidence(in)
 	// One pass sums the score with and without exposure evidence, each with
@@ -339,10 +351,15 @@ func (p *Policy) Evaluate(in Input) events.Verdict {
 			v.Sources = append(v.Sources, r.Provider)
 		}
 	}
-	v.Tags = []string{"vigil", "vigil:" + d.action, "vigil-level:" + d.level.Name}
-	v.Attributes = p.attributes(in, v)
-	v.Description = "Vigil " + d.action + " (priority " + strconv.FormatInt(int64(d.priority), 10) + ", " + d.level.Name + ") under policy " + p.Version + ": " + reasonTexts(v.Reasons, 6)
 	return v
+}
+
+// Explain adds to v, decided by Decide on in, what a published verdict
+// carries for ThreatQ and the analyst: tags, attributes and the description.
+func (p *Policy) Explain(in Input, v *events.Verdict) {
+	v.Tags = []string{"vigil", "vigil:" + v.Action, "vigil-level:" + v.Level}
+	v.Attributes = p.attributes(in, v)
+	v.Description = "Vigil " + v.Action + " (priority " + strconv.FormatInt(int64(v.Priority), 10) + ", " + v.Level + ") under policy " + v.PolicyVersion + ": " + reasonTexts(v.Reasons, 6)
 }
 
 func reasonTexts(rs []events.Reason, n int) string {
@@ -371,7 +388,7 @@ func reasonTexts(rs []events.Reason, n int) string {
 }
 
 // attributes are the facts written to ThreatQ.
-func (p *Policy) attributes(in Input, v events.Verdict) []events.Attribute {
+func (p *Policy) attributes(in Input, v *events.Verdict) []events.Attribute {
 	x := in.Enrichment.Exposure
 	a := make([]events.Attribute, 0, 26)
 	add := func(name, value string) {

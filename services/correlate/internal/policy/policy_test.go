@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -133,6 +134,45 @@ func TestAttributesAndReasons(t *testing.T) {
 	}
 	if v.PreviousPriority != 4 || !v.SetScore || len(v.Sources) != 1 {
 		t.Errorf("prev=%d setScore=%v sources=%v", v.PreviousPriority, v.SetScore, v.Sources)
+	}
+}
+
+// TestDecideThenExplain checks the split the correlator relies on: Decide
+// alone carries every decision field (what ShouldEmit, ReviewScore and
+// NextReview read) and nothing of the publication, and Explain completes it
+// to exactly what Evaluate returns.
+func TestDecideThenExplain(t *testing.T) {
+	t.Parallel()
+	p := mustDefault(t)
+	tests := []struct {
+		name string
+		in   Input
+	}{
+		{"block", Input{Enrichment: enr(events.Exposure{Malicious: true, InboundScore: 5, Tor: true}), Summary: sums(1, 1, 0)}},
+		{"review on crown jewel", Input{Enrichment: enr(events.Exposure{Malicious: true, InboundScore: 5}), Summary: sums(4, 2, 3), Asset: &Asset{Name: "dc01", Criticality: "crown_jewel"}}},
+		{"warninglist cap with decay", Input{Enrichment: enr(events.Exposure{InboundScore: 4, Hosting: true}), Summary: sums(2, 1, 0), Lists: []events.ListMatch{{List: "amazon-aws"}}, LastObserved: now.Add(-80 * time.Hour)}},
+		{"no evidence", Input{Enrichment: enr(events.Exposure{}), Summary: sums(1, 1, 0), Previous: &Previous{Priority: 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Now = now
+			want := p.Evaluate(tt.in)
+			got := p.Decide(tt.in)
+			if got.Tags != nil || got.Attributes != nil || got.Description != "" {
+				t.Errorf("Decide built publication fields: tags %v, %d attributes, description %q", got.Tags, len(got.Attributes), got.Description)
+			}
+			if got.Priority != want.Priority || got.Level != want.Level || got.Action != want.Action ||
+				p.ReviewScore(&got) != p.ReviewScore(&want) || !reflect.DeepEqual(got.Reasons, want.Reasons) {
+				t.Errorf("Decide = %d/%s/%s %+v, Evaluate = %d/%s/%s %+v", got.Priority, got.Level, got.Action, got.Reasons, want.Priority, want.Level, want.Action, want.Reasons)
+			}
+			p.Explain(tt.in, &got)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Decide+Explain = %+v\nEvaluate = %+v", got, want)
+			}
+			if len(got.Attributes) == 0 || !strings.HasPrefix(got.Description, "Vigil "+got.Action) {
+				t.Errorf("explained verdict: %d attributes, description %q", len(got.Attributes), got.Description)
+			}
+		})
 	}
 }
 

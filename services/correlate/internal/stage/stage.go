@@ -193,11 +193,14 @@ func (s *Stage) Handle(ctx context.Context, recs []*kgo.Record) ([]stream.Result
 // state round trip (or alone when the batch has no enrichment).
 func (s *Stage) handle(ctx context.Context, recs []*kgo.Record, acked []correlator.Published) ([]stream.Result, error) {
 	res := make([]stream.Result, len(recs))
+	// Sized for a batch of enrichments only (the usual case): an
+	// Enrichment is large, and growing the slice record by record copied
+	// the batch over and over.
+	encs := make([]events.Enrichment, 0, len(recs))
+	encRec := make([]int, 0, len(recs)) // encs[j] came from recs[encRec[j]]
 	var (
-		encs   []events.Enrichment
-		encRec []int // encs[j] came from recs[encRec[j]]
-		fbs    []correlator.FeedbackRecord
-		fbRec  []int
+		fbs   []correlator.FeedbackRecord
+		fbRec []int
 	)
 	for i, r := range recs {
 		switch r.Topic {
