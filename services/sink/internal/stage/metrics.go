@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -41,7 +42,16 @@ type Metrics struct {
 	breaker  metric.Int64Gauge
 	feedback metric.Int64Counter
 	triage   metric.Float64Histogram
+	// callAttrs caches the attribute sets of Call by op and result (callKey):
+	// one per ThreatQ call otherwise costs an attribute.Set (sorted, hashed,
+	// allocated) for each instrument.
+	callAttrs sync.Map
 }
+
+type callKey struct{ op, result string }
+
+// callOpts are the measurement options of one (op, result).
+type callOpts struct{ calls, latency metric.MeasurementOption }
 
 var (
 	_ writer.Metrics = (*Metrics)(nil)
@@ -91,9 +101,18 @@ func (m *Metrics) DeadLettered(n int) { m.dead.Add(context.Background(), int64(n
 // Call implements writer.Metrics.
 func (m *Metrics) Call(op string, d time.Duration, err error) {
 	ctx := context.Background()
-	opAttr := attribute.String("op", op)
-	m.calls.Add(ctx, 1, metric.WithAttributes(opAttr, attribute.String("result", CallResult(err))))
-	m.latency.Record(ctx, d.Seconds(), metric.WithAttributes(opAttr))
+	k := callKey{op, CallResult(err)}
+	o, ok := m.callAttrs.Load(k)
+	if !ok {
+		opAttr := attribute.String("op", op)
+		o, _ = m.callAttrs.LoadOrStore(k, callOpts{
+			calls:   metric.WithAttributeSet(attribute.NewSet(opAttr, attribute.String("result", k.result))),
+			latency: metric.WithAttributeSet(attribute.NewSet(opAttr)),
+		})
+	}
+	opts := o.(callOpts)
+	m.calls.Add(ctx, 1, opts.calls)
+	m.latency.Record(ctx, d.Seconds(), opts.latency)
 }
 
 // BreakerState implements writer.Metrics.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -317,6 +318,8 @@ func TestMetricsNamesAndValues(t *testing.T) {
 	m.DeadLettered(1)
 	m.Call("consume", 10*time.Millisecond, nil)
 	m.Call("consume", 10*time.Millisecond, &threatq.APIError{Op: "consume", Status: 503})
+	m.Call("consume", 20*time.Millisecond, nil) // a repeat takes the cached attribute sets
+	m.Call("delete_attribute", 5*time.Millisecond, nil)
 	m.BreakerState("open")
 	m.Feedback("status_changed")
 	m.TriageLatency(90 * time.Second)
@@ -342,7 +345,7 @@ func TestMetricsNamesAndValues(t *testing.T) {
 		}
 		return n
 	}
-	want := map[string]int64{MetricWrites: 3, MetricNoopSkips: 2, MetricDeadLettered: 1, MetricCalls: 2, MetricFeedback: 1}
+	want := map[string]int64{MetricWrites: 3, MetricNoopSkips: 2, MetricDeadLettered: 1, MetricCalls: 4, MetricFeedback: 1}
 	for name, n := range want {
 		if g := sum(name); g != n {
 			t.Errorf("%s = %d, want %d", name, g, n)
@@ -356,6 +359,15 @@ func TestMetricsNamesAndValues(t *testing.T) {
 	}
 	if !results["ok"] || !results["unavailable"] {
 		t.Errorf("call results = %v", results)
+	}
+	per := map[string]int64{}
+	for _, dp := range calls.DataPoints {
+		op, _ := dp.Attributes.Value("op")
+		res, _ := dp.Attributes.Value("result")
+		per[op.AsString()+"/"+res.AsString()] += dp.Value
+	}
+	if want := map[string]int64{"consume/ok": 2, "consume/unavailable": 1, "delete_attribute/ok": 1}; !maps.Equal(per, want) {
+		t.Errorf("calls by op/result = %v, want %v", per, want)
 	}
 	g, ok := got[MetricBreakerState].(metricdata.Gauge[int64])
 	if !ok || len(g.DataPoints) != 1 || g.DataPoints[0].Value != 2 {
@@ -388,5 +400,22 @@ func TestCallResult(t *testing.T) {
 		if got := CallResult(tt.err); got != tt.want {
 			t.Errorf("CallResult(%v) = %s, want %s", tt.err, got, tt.want)
 		}
+	}
+}
+
+// BenchmarkMetricsCall measures recording one ThreatQ call (counter and
+// latency histogram) with a real SDK meter provider.
+func BenchmarkMetricsCall(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	m, err := NewMetrics(mp.Meter("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ops := []string{"consume", "delete_attribute", "set_score"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Call(ops[i%len(ops)], time.Millisecond, nil)
+		i++
 	}
 }
