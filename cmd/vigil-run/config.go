@@ -6,6 +6,7 @@ package main
 //	Variable                 Meaning (only with --real)
 //	VIGIL_KAFKA_BROKERS      broker list for the replay, lag and summary clients (default 127.0.0.1:19092)
 //	VIGIL_THREATQ_URL        ThreatQ base URL, shown in the summary (writes are then counted from sink's /metrics)
+//	VIGIL_SHUTDOWN_TIMEOUT   the services' own shutdown budget (default 30s); -stop-timeout defaults to it + 5s
 
 import (
 	"errors"
@@ -19,6 +20,13 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/pkg/envconf"
+)
+
+// devShutdown is the services' shutdown budget outside --real: the demo has little in flight.
+// stopMargin is what a child gets on top of its own budget to close its clients and exit.
+const (
+	devShutdown = 10 * time.Second
+	stopMargin  = 5 * time.Second
 )
 
 // ErrUsage means the command line was wrong.
@@ -50,7 +58,11 @@ type options struct {
 
 	ReadyTimeout time.Duration
 	DrainTimeout time.Duration
-	StopTimeout  time.Duration
+	StopTimeout  time.Duration // SIGTERM to SIGKILL; default ChildShutdown + stopMargin
+	// ChildShutdown is the services' VIGIL_SHUTDOWN_TIMEOUT: devShutdown outside --real, the
+	// environment's value (default 30s) with --real. A child killed before it runs out would
+	// lose its drain and commit.
+	ChildShutdown time.Duration
 	Progress     bool
 
 	// from the environment (--real only)
@@ -85,7 +97,7 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level of the services")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 60*time.Second, "how long to wait for each process to become ready")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to wait for the replay to drain")
-	fs.DurationVar(&o.StopTimeout, "stop-timeout", 15*time.Second, "SIGTERM to SIGKILL grace per process")
+	fs.DurationVar(&o.StopTimeout, "stop-timeout", 0, "SIGTERM to SIGKILL grace per process (default: the services' VIGIL_SHUTDOWN_TIMEOUT + 5s, 15s outside --real)")
 	fs.BoolVar(&o.Progress, "progress", true, "draw the progress bar on stderr")
 	if err := fs.Parse(args); err != nil {
 		return options{}, fmt.Errorf("%w: %w", ErrUsage, err)
@@ -96,7 +108,7 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 	if o.OpsPortBase < 1 || o.OpsPortBase > 65532 {
 		return options{}, fmt.Errorf("%w: -ops-port %d out of range", ErrUsage, o.OpsPortBase)
 	}
-	for _, d := range []time.Duration{o.ReadyTimeout, o.DrainTimeout, o.StopTimeout} {
+	for _, d := range []time.Duration{o.ReadyTimeout, o.DrainTimeout} {
 		if d <= 0 {
 			return options{}, fmt.Errorf("%w: timeouts must be positive", ErrUsage)
 		}
@@ -115,9 +127,18 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 		e := envconf.New(lookup)
 		o.RealBrokers = e.List("VIGIL_KAFKA_BROKERS", []string{"127.0.0.1:19092"})
 		o.RealThreatQURL = e.String("VIGIL_THREATQ_URL", "")
+		o.ChildShutdown = e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second)
 		if err := e.Err(); err != nil {
 			return options{}, err
 		}
+	} else {
+		o.ChildShutdown = devShutdown
+	}
+	switch {
+	case o.StopTimeout < 0:
+		return options{}, fmt.Errorf("%w: -stop-timeout must not be negative", ErrUsage)
+	case o.StopTimeout == 0:
+		o.StopTimeout = o.ChildShutdown + stopMargin
 	}
 	// Children inherit the environment. Outside --real, VIGIL_* settings of the caller are
 	// dropped so the demo always runs on its own, known configuration.
@@ -204,6 +225,7 @@ func (o options) serviceEnv(i int, n names) []string {
 		return env
 	}
 	set("VIGIL_KAFKA_BROKERS", strings.Join(o.brokers(), ","))
+	set("VIGIL_SHUTDOWN_TIMEOUT", o.ChildShutdown.String())
 	if o.Redis != "" {
 		set("VIGIL_REDIS_ADDR", o.Redis)
 		set("VIGIL_REDIS_DB", strconv.Itoa(o.RedisDB))

@@ -225,6 +225,9 @@ func TestParseOptions(t *testing.T) {
 	if got := o.brokers(); !slices.Equal(got, []string{"127.0.0.1:19092"}) {
 		t.Errorf("brokers = %v", got)
 	}
+	if o.ChildShutdown != 10*time.Second || o.StopTimeout != 15*time.Second {
+		t.Errorf("demo mode: child shutdown %v, stop timeout %v; want 10s, 15s", o.ChildShutdown, o.StopTimeout)
+	}
 	o, err = parseOptions([]string{"-real", "-bin", "/b"}, env, lookup, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -232,10 +235,22 @@ func TestParseOptions(t *testing.T) {
 	if !slices.Equal(o.brokers(), []string{"k:9092"}) || o.threatQURL() != "https://tq" || len(o.Environ) != 3 {
 		t.Errorf("real mode: brokers %v, threatq %q, env %v", o.brokers(), o.threatQURL(), o.Environ)
 	}
+	// A service killed before its own shutdown budget runs out loses its drain and commit.
+	if o.StopTimeout != 35*time.Second {
+		t.Errorf("real mode with the services' default 30s shutdown: stop timeout %v, want 35s", o.StopTimeout)
+	}
+	slow := envconf.FromMap(map[string]string{"VIGIL_SHUTDOWN_TIMEOUT": "1m"})
+	if o, err = parseOptions([]string{"-real", "-bin", "/b"}, env, slow, &bytes.Buffer{}); err != nil || o.StopTimeout != 65*time.Second {
+		t.Errorf("real mode, VIGIL_SHUTDOWN_TIMEOUT=1m: stop timeout %v (err %v), want 1m5s", o.StopTimeout, err)
+	}
+	if o, err = parseOptions([]string{"-stop-timeout", "3s", "-bin", "/b"}, env, lookup, &bytes.Buffer{}); err != nil || o.StopTimeout != 3*time.Second {
+		t.Errorf("explicit -stop-timeout 3s: got %v (err %v)", o.StopTimeout, err)
+	}
 	bad := [][]string{
 		{"-real", "-kafka", "x:1"},
 		{"-ops-port", "0"},
 		{"-drain-timeout", "0s"},
+		{"-stop-timeout", "-1s"},
 		{"stray"},
 		{"-nope"},
 	}
@@ -248,7 +263,7 @@ func TestParseOptions(t *testing.T) {
 
 func TestServiceEnv(t *testing.T) {
 	o := options{OpsPortBase: 9500, DevKafkaAddr: "127.0.0.1:19092", ProviderAddr: "127.0.0.1:18091",
-		ThreatQAddr: "127.0.0.1:18443", LogLevel: "info", Redis: "r:6379", RedisDB: 3, TraceDir: "/tr"}
+		ThreatQAddr: "127.0.0.1:18443", LogLevel: "info", Redis: "r:6379", RedisDB: 3, TraceDir: "/tr", ChildShutdown: devShutdown}
 	n := newNames(".s")
 	env := func(i int) map[string]string {
 		m := map[string]string{}
@@ -271,6 +286,7 @@ func TestServiceEnv(t *testing.T) {
 		{enr["VIGIL_ENRICH_GREYNOISE_RATE"], "0"},
 		{snk["VIGIL_THREATQ_URL"], "http://127.0.0.1:18443"},
 		{snk["VIGIL_TOPIC_VERDICTS"], "indicators.verdicts.s"},
+		{enr["VIGIL_SHUTDOWN_TIMEOUT"], "10s"},
 	}
 	for i, c := range checks {
 		if c.got != c.want {
