@@ -63,7 +63,7 @@ type options struct {
 	// environment's value (default 30s) with --real. A child killed before it runs out would
 	// lose its drain and commit.
 	ChildShutdown time.Duration
-	Progress     bool
+	Progress      bool
 
 	// from the environment (--real only)
 	RealBrokers    []string
