@@ -166,6 +166,40 @@ func sampleFiles(t testing.TB, dir string) []string {
 	return files
 }
 
+// sampleOutcome is how a sample record parsed.
+type sampleOutcome int
+
+const (
+	sampleParsed      sampleOutcome = iota // an Event
+	sampleUnsupported                      // a *Error with ReasonUnsupported
+	sampleMalformed                        // any other error
+)
+
+// parseSample parses record i of a sample file with parsers[dir] and checks detection: that parser's Detect
+// must accept what it parses, and no other parser's Detect may accept the record.
+func parseSample(t *testing.T, parsers map[string]Parser, dir string, i int, rec []byte) (Event, error, sampleOutcome) {
+	t.Helper()
+	p := parsers[dir]
+	ev, err := p.Parse(rec)
+	out := sampleMalformed
+	var perr *Error
+	switch {
+	case err == nil:
+		out = sampleParsed
+		if !p.Detect(rec) {
+			t.Errorf("record %d: %s.Detect = false for a record it parses", i+1, p.Name())
+		}
+	case errors.As(err, &perr) && perr.Reason == ReasonUnsupported:
+		out = sampleUnsupported
+	}
+	for name, q := range parsers {
+		if name != dir && q.Detect(rec) {
+			t.Errorf("record %d: %s.Detect also accepts a %s record", i+1, q.Name(), dir)
+		}
+	}
+	return ev, err, out
+}
+
 // TestJSONSamples parses every copied sample file: at least 99 % of the records of each file
 // must give an Event or an unsupported *Error, the parser's Detect must accept the records it
 // reads while no other JSON parser's Detect accepts any record of the file, and the results
@@ -178,7 +212,6 @@ func TestJSONSamples(t *testing.T) {
 	}
 	sort.Strings(dirs)
 	for _, dir := range dirs {
-		p := parsers[dir]
 		files := sampleFiles(t, dir)
 		if len(files) == 0 {
 			t.Errorf("%s: no sample files", dir)
@@ -192,24 +225,15 @@ func TestJSONSamples(t *testing.T) {
 				var got bytes.Buffer
 				var ok, unsup, bad int
 				for i, rec := range recs {
-					ev, err := p.Parse(rec)
-					var perr *Error
-					switch {
-					case err == nil:
+					ev, err, out := parseSample(t, parsers, dir, i, rec)
+					switch out {
+					case sampleParsed:
 						ok++
-						if !p.Detect(rec) {
-							t.Errorf("record %d: %s.Detect = false for a record it parses", i+1, p.Name())
-						}
-					case errors.As(err, &perr) && perr.Reason == ReasonUnsupported:
+					case sampleUnsupported:
 						unsup++
 					default:
 						bad++
 						t.Logf("record %d: %v", i+1, err)
-					}
-					for name, q := range parsers {
-						if name != dir && q.Detect(rec) {
-							t.Errorf("record %d: %s.Detect also accepts a %s record", i+1, q.Name(), dir)
-						}
 					}
 					got.Write(goldenLine(t, ev, err))
 				}
