@@ -52,6 +52,8 @@ type KafkaConfig struct {
 	FetchMinBytes int32
 	FetchMaxWait  time.Duration
 	Linger        time.Duration // producer linger: how long a partition's batch waits for more records (0: none)
+	// Compression is the codec of produced batches: snappy (default), lz4, zstd, gzip or none.
+	Compression string
 }
 
 // LoadKafka reads the VIGIL_KAFKA_* variables. clientID names the service.
@@ -75,6 +77,7 @@ func LoadKafka(e *envconf.Env, clientID string) KafkaConfig {
 		FetchMinBytes:     int32(e.Int("VIGIL_KAFKA_FETCH_MIN_BYTES", DefaultFetchMinBytes)),
 		FetchMaxWait:      e.Duration("VIGIL_KAFKA_FETCH_MAX_WAIT", DefaultFetchMaxWait),
 		Linger:            e.Duration("VIGIL_KAFKA_LINGER", DefaultLinger),
+		Compression:       e.OneOf("VIGIL_KAFKA_COMPRESSION", "snappy", "snappy", "lz4", "zstd", "gzip", "none"),
 	}
 	if c.FetchMinBytes < 1 || c.FetchMinBytes > 1<<20 {
 		e.Fail("VIGIL_KAFKA_FETCH_MIN_BYTES", fmt.Sprint(c.FetchMinBytes), "must be between 1 and 1048576")
@@ -116,6 +119,9 @@ func (c KafkaConfig) LogValue() string {
 // ClientOpts returns the franz-go options for connection and security.
 func (c KafkaConfig) ClientOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
+	if codec, ok := compressionCodecs[c.Compression]; ok {
+		opts = append(opts, kgo.ProducerBatchCompression(codec))
+	}
 	if c.TLS || c.TLSCAFile != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSSkipVerify} //nolint:gosec // opt-in for dev
 		if c.TLSCAFile != "" {
@@ -146,6 +152,16 @@ func (c KafkaConfig) ClientOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(auth.AsSha512Mechanism()))
 	}
 	return opts, nil
+}
+
+// compressionCodecs maps VIGIL_KAFKA_COMPRESSION to franz-go's codecs; "" keeps the client's
+// default (snappy).
+var compressionCodecs = map[string]kgo.CompressionCodec{
+	"snappy": kgo.SnappyCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"zstd":   kgo.ZstdCompression(),
+	"gzip":   kgo.GzipCompression(),
+	"none":   kgo.NoCompression(),
 }
 
 // EnsureTopics creates the topics that are missing with the configured partitions and
