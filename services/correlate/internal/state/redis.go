@@ -406,7 +406,7 @@ func (r *Redis) execOnce(ctx context.Context, published []LastVerdict, batch []e
 		int64(w.Long / time.Hour), r.cfg.StateTTL.Milliseconds(), want}
 	_, cluster := r.client.(*redis.ClusterClient)
 	pipe := r.client.Pipeline()
-	r.addSaveVerdicts(ctx, pipe, published, true)
+	r.addSaveVerdicts(ctx, pipe, published, true, nil)
 	var cmds []*redis.Cmd
 	var keys []string
 	var args []any
@@ -663,7 +663,7 @@ func (r *Redis) saveVerdicts(ctx context.Context, vs []LastVerdict, count bool) 
 		return nil
 	}
 	pipe := r.client.Pipeline()
-	r.addSaveVerdicts(ctx, pipe, vs, count)
+	r.addSaveVerdicts(ctx, pipe, vs, count, nil)
 	if _, err := pipe.Exec(ctx); err != nil {
 		r.forgetKeys(verdictKeys(vs))
 		return fmt.Errorf("save verdicts: %w", err)
@@ -680,8 +680,9 @@ func verdictKeys(vs []LastVerdict) []string {
 	return keys
 }
 
-// addSaveVerdicts queues the writes of saveVerdicts on pipe.
-func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []LastVerdict, count bool) {
+// addSaveVerdicts queues the writes of saveVerdicts on pipe. The TTL of a
+// key in ttlFresh (refreshed recently by this replica) is left as it is.
+func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []LastVerdict, count bool, ttlFresh map[string]bool) {
 	for _, v := range vs {
 		k := tag(v.Key) + ":v"
 		pipe.HSet(ctx, k,
@@ -692,7 +693,9 @@ func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []
 			"emitted_at", strconv.FormatInt(v.EmittedAt.UnixMilli(), 10),
 			"sightings", strconv.FormatInt(v.Sightings, 10),
 			"assets", strconv.FormatInt(v.DistinctAssets, 10))
-		pipe.PExpire(ctx, k, r.cfg.StateTTL)
+		if !ttlFresh[v.Key] {
+			pipe.PExpire(ctx, k, r.cfg.StateTTL)
+		}
 		r.addSaveReview(ctx, pipe, v.Key, v.Review)
 	}
 	if count {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -711,5 +712,137 @@ func TestRedisLocalForget(t *testing.T) {
 	step(a, 4, 4) // without the Forget above, a would still believe 1
 	if v := c.HGet(t.Context(), tag("ipv4:"+ip)+":h", "count").Val(); v != "4" {
 		t.Fatalf("stored count %q, want 4", v)
+	}
+}
+
+// cmdLog records the names (and first key) of every command sent through pipelines.
+type cmdLog struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (h *cmdLog) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.mu.Lock()
+		for _, c := range cmds {
+			name := c.Name()
+			if args := c.Args(); len(args) > 1 {
+				name += " " + fmt.Sprint(args[1])
+			}
+			h.cmds = append(h.cmds, name)
+		}
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// take returns the commands recorded since the last take that start with
+// one of prefixes.
+func (h *cmdLog) take(prefixes ...string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, c := range h.cmds {
+		if slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(c, p) }) {
+			out = append(out, c)
+		}
+	}
+	h.cmds = nil
+	return out
+}
+
+// TestRedisLocalSkipsRedundantWrites: on the owner-side path a repeat
+// sighting from an asset the replica already added sends neither PFADD nor
+// PFCOUNT (the distinct count stays right, and a new asset is still added
+// and counted), and a published verdict's TTL is set when its hash is
+// created and refreshed at most hourly — never left without one.
+func TestRedisLocalSkipsRedundantWrites(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redisClient(t).(*redis.Client).Options().Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	h := &cmdLog{}
+	c.AddHook(h)
+	clk := &fakeClock{}
+	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
+	clk.Set(t0)
+	s, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := uniq(8301)
+	key := "ipv4:" + ip
+	topic := fmt.Sprintf("raw.skip.%d", runID)
+	var off int64
+	apply := func(published []LastVerdict, assets ...string) Batch {
+		t.Helper()
+		batch := make([]events.Enrichment, len(assets))
+		for i, a := range assets {
+			off++
+			batch[i] = rec(ip, off, clk.Now(), events.ActionBlocked, a, 1)
+			batch[i].Observation.Producer.Topic = topic
+		}
+		res, err := s.ApplyBatch(t.Context(), published, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	hll := func() []string { return h.take("pfadd", "pfcount") }
+	verdict := func(p int32) []LastVerdict {
+		return []LastVerdict{{Key: key, Priority: p, Level: "Medium", Action: events.VerdictAlert, DecidedAt: clk.Now(), EmittedAt: clk.Now()}}
+	}
+	steps := []struct {
+		name       string
+		published  []LastVerdict
+		assets     []string
+		wantAssets int64
+		wantHLL    bool // PFADD/PFCOUNT sent
+	}{
+		{"first sighting", nil, []string{"10.0.0.1"}, 1, true},
+		{"same asset again", nil, []string{"10.0.0.1", "10.0.0.1"}, 1, false},
+		{"a second asset", nil, []string{"10.0.0.2"}, 2, true},
+		{"both known", nil, []string{"10.0.0.2", "10.0.0.1"}, 2, false},
+		{"past the remembered few", nil, []string{"10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}, 6, true},
+		{"an asset not remembered", nil, []string{"10.0.0.6"}, 6, true},
+	}
+	for _, st := range steps {
+		h.take()
+		res := apply(st.published, st.assets...)
+		if got := res.Summaries[0].DistinctAssets; got != st.wantAssets {
+			t.Errorf("%s: distinct assets %d, want %d", st.name, got, st.wantAssets)
+		}
+		if got := hll(); (len(got) > 0) != st.wantHLL {
+			t.Errorf("%s: HyperLogLog commands %v, want sent=%v", st.name, got, st.wantHLL)
+		}
+	}
+
+	ttlCmds := func() []string { return h.take("pexpire " + tag(key) + ":v") }
+	vkey := tag(key) + ":v"
+	h.take()
+	apply(verdict(5), "10.0.0.1")
+	if got := ttlCmds(); len(got) != 1 {
+		t.Fatalf("first verdict: TTL commands %v, want one", got)
+	}
+	if ttl := c.PTTL(t.Context(), vkey).Val(); ttl <= 0 {
+		t.Fatalf("verdict hash TTL %v after creation", ttl)
+	}
+	clk.Add(10 * time.Minute)
+	apply(verdict(6), "10.0.0.1")
+	if got := ttlCmds(); len(got) != 0 {
+		t.Errorf("verdict 10 minutes later: TTL commands %v, want none", got)
+	}
+	if v := c.HGet(t.Context(), vkey, "priority").Val(); v != "6" {
+		t.Errorf("stored priority %q, want 6", v)
+	}
+	clk.Add(55 * time.Minute)
+	apply(verdict(7), "10.0.0.1")
+	if got := ttlCmds(); len(got) != 1 {
+		t.Errorf("verdict 65 minutes after the refresh: TTL commands %v, want one", got)
+	}
+	s.Forget() // another replica's turn and back: the TTL is refreshed again
+	apply(verdict(8), "10.0.0.1")
+	if got := ttlCmds(); len(got) != 1 {
+		t.Errorf("verdict after Forget: TTL commands %v, want one", got)
 	}
 }

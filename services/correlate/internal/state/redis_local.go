@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,41 @@ type lstate struct {
 	// asField: the hash holds a distinct-asset count ("as") a script-path
 	// reader would trust; cleared when assets are added.
 	asField bool
+	// known holds hashes of the first assets this replica added to the
+	// indicator's HyperLogLog (nKnown of them): a repeat sighting from one
+	// of them needs neither PFADD nor PFCOUNT, since adding an element the
+	// HyperLogLog already holds changes nothing. Empty after a read from
+	// Redis (the first repeat then does one PFADD).
+	known  [maxKnownAssets]uint64
+	nKnown uint8
+	// vex is the minute this replica last refreshed the TTL of the
+	// indicator's last-verdict hash (0: never); refreshed at most hourly,
+	// like the state hash's (ex).
+	vex int64
+}
+
+// maxKnownAssets bounds the assets a cached state remembers (most
+// indicators are seen by one or a few internal hosts).
+const maxKnownAssets = 4
+
+// assetSeed seeds the hashes of known assets (process-local only).
+var assetSeed = maphash.MakeSeed()
+
+// knowsAsset reports whether a is one of the assets st remembers adding,
+// and remembers it when there is room. Call it only for an asset about to
+// be written in the same transaction.
+func (st *lstate) knowsAsset(a string) bool {
+	h := maphash.String(assetSeed, a)
+	for _, k := range st.known[:st.nKnown] {
+		if k == h {
+			return true
+		}
+	}
+	if int(st.nKnown) < maxKnownAssets {
+		st.known[st.nKnown] = h
+		st.nKnown++
+	}
+	return false
 }
 
 // fixedFields are the scalar fields, to write only those a batch changed.
@@ -317,6 +353,27 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	medFrom := nowHour - int64(w.Medium/time.Hour) + 1
 	longFrom := nowHour - int64(w.Long/time.Hour) + 1
 
+	// The last-verdict hashes' TTLs are refreshed when created and then at
+	// most hourly per indicator (see lstate.vex).
+	ttlDone := make(map[string]bool, len(published))
+	for _, v := range published {
+		st, ok := r.local.lru.Peek(v.Key)
+		if !ok {
+			for k, key := range g.keys {
+				if key == v.Key {
+					st, ok = states[k], states[k] != nil
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		if st.hasVerdict && st.vex > 0 && nowMin-st.vex < 60 {
+			ttlDone[v.Key] = true
+		} else {
+			st.vex = nowMin
+		}
+	}
 	// Published verdicts first: the priors below include them.
 	for _, v := range published {
 		if st, ok := r.local.lru.Peek(v.Key); ok {
@@ -334,7 +391,7 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	}
 
 	pipe := r.client.TxPipeline()
-	r.addSaveVerdicts(ctx, pipe, published, true)
+	r.addSaveVerdicts(ctx, pipe, published, true, ttlDone)
 	counts := make([]*redis.IntCmd, len(g.keys))
 	var buf []byte
 	var tc touched
@@ -394,7 +451,7 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 				st.hours = addBucket(st.hours, hr, n)
 				tc.bucket(&tc.hours, hr)
 			}
-			if a := assetID(o.Sighting); a != "" {
+			if a := assetID(o.Sighting); a != "" && !st.knowsAsset(a) {
 				assets = append(assets, a)
 			}
 		}
