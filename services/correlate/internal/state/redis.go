@@ -680,9 +680,13 @@ func verdictKeys(vs []LastVerdict) []string {
 	return keys
 }
 
-// addSaveVerdicts queues the writes of saveVerdicts on pipe. The TTL of a
-// key in ttlFresh (refreshed recently by this replica) is left as it is.
-func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []LastVerdict, count bool, ttlFresh map[string]bool) {
+// ttlFresh says which of an indicator's verdict keys had their TTL
+// refreshed recently by this replica (their PEXPIRE is left out).
+type ttlFresh struct{ verdict, review bool }
+
+// addSaveVerdicts queues the writes of saveVerdicts on pipe. fresh (nil for
+// none) names the keys whose TTLs need no refresh.
+func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []LastVerdict, count bool, fresh map[string]ttlFresh) {
 	for _, v := range vs {
 		k := tag(v.Key) + ":v"
 		pipe.HSet(ctx, k,
@@ -693,10 +697,11 @@ func (r *Redis) addSaveVerdicts(ctx context.Context, pipe redis.Pipeliner, vs []
 			"emitted_at", strconv.FormatInt(v.EmittedAt.UnixMilli(), 10),
 			"sightings", strconv.FormatInt(v.Sightings, 10),
 			"assets", strconv.FormatInt(v.DistinctAssets, 10))
-		if !ttlFresh[v.Key] {
+		f := fresh[v.Key]
+		if !f.verdict {
 			pipe.PExpire(ctx, k, r.cfg.StateTTL)
 		}
-		r.addSaveReview(ctx, pipe, v.Key, v.Review)
+		r.addSaveReview(ctx, pipe, v.Key, v.Review, f.review)
 	}
 	if count {
 		perAction := map[string]int64{}

@@ -63,8 +63,9 @@ return 0
 `)
 
 // addSaveReview queues the writes of a published verdict's review on pipe:
-// the stash and the due entry, or the removal of both.
-func (r *Redis) addSaveReview(ctx context.Context, pipe redis.Pipeliner, key string, rv *Review) {
+// the stash and the due entry, or the removal of both. ttlFresh leaves the
+// stash's TTL as it is.
+func (r *Redis) addSaveReview(ctx context.Context, pipe redis.Pipeliner, key string, rv *Review, ttlFresh bool) {
 	if rv == nil {
 		return
 	}
@@ -75,7 +76,9 @@ func (r *Redis) addSaveReview(ctx context.Context, pipe redis.Pipeliner, key str
 		return
 	}
 	pipe.HSet(ctx, rk, "e", rv.Enrichment, "obs", rv.LastObserved.UnixMilli(), "p", int64(rv.Partition))
-	pipe.PExpire(ctx, rk, r.cfg.StateTTL)
+	if !ttlFresh {
+		pipe.PExpire(ctx, rk, r.cfg.StateTTL)
+	}
 	pipe.ZAdd(ctx, dk, redis.Z{Score: float64(scoreMs(rv.Due)), Member: key})
 }
 

@@ -790,7 +790,8 @@ func TestRedisLocalSkipsRedundantWrites(t *testing.T) {
 	}
 	hll := func() []string { return h.take("pfadd", "pfcount") }
 	verdict := func(p int32) []LastVerdict {
-		return []LastVerdict{{Key: key, Priority: p, Level: "Medium", Action: events.VerdictAlert, DecidedAt: clk.Now(), EmittedAt: clk.Now()}}
+		return []LastVerdict{{Key: key, Priority: p, Level: "Medium", Action: events.VerdictAlert, DecidedAt: clk.Now(), EmittedAt: clk.Now(),
+			Review: &Review{Enrichment: []byte("e"), LastObserved: clk.Now(), Due: clk.Now().Add(time.Hour)}}}
 	}
 	steps := []struct {
 		name       string
@@ -817,16 +818,22 @@ func TestRedisLocalSkipsRedundantWrites(t *testing.T) {
 		}
 	}
 
-	ttlCmds := func() []string { return h.take("pexpire " + tag(key) + ":v") }
-	vkey := tag(key) + ":v"
+	vkey, rkey := tag(key)+":v", reviewKey(key)
+	ttlCmds := func() []string { return h.take("pexpire "+vkey, "pexpire "+rkey) }
+	hasTTL := func(when string) {
+		t.Helper()
+		for _, k := range []string{vkey, rkey} {
+			if ttl := c.PTTL(t.Context(), k).Val(); ttl <= 0 {
+				t.Fatalf("%s: %s has TTL %v", when, k, ttl)
+			}
+		}
+	}
 	h.take()
 	apply(verdict(5), "10.0.0.1")
-	if got := ttlCmds(); len(got) != 1 {
-		t.Fatalf("first verdict: TTL commands %v, want one", got)
+	if got := ttlCmds(); len(got) != 2 {
+		t.Fatalf("first verdict: TTL commands %v, want the verdict's and the stash's", got)
 	}
-	if ttl := c.PTTL(t.Context(), vkey).Val(); ttl <= 0 {
-		t.Fatalf("verdict hash TTL %v after creation", ttl)
-	}
+	hasTTL("first verdict")
 	clk.Add(10 * time.Minute)
 	apply(verdict(6), "10.0.0.1")
 	if got := ttlCmds(); len(got) != 0 {
@@ -835,14 +842,34 @@ func TestRedisLocalSkipsRedundantWrites(t *testing.T) {
 	if v := c.HGet(t.Context(), vkey, "priority").Val(); v != "6" {
 		t.Errorf("stored priority %q, want 6", v)
 	}
-	clk.Add(55 * time.Minute)
+	// unscheduled: the stash is deleted; scheduled again: it is created
+	// again and needs its TTL at once, although the hour is not over
+	unsched := verdict(6)
+	unsched[0].Review.Due = time.Time{}
+	apply(unsched, "10.0.0.1")
+	if n := c.Exists(t.Context(), rkey).Val(); n != 0 {
+		t.Fatalf("stash still exists after unscheduling")
+	}
+	h.take()
+	apply(verdict(6), "10.0.0.1")
+	if got := ttlCmds(); len(got) != 1 || !strings.HasSuffix(got[0], ":r") {
+		t.Errorf("stash created again: TTL commands %v, want the stash's", got)
+	}
+	hasTTL("stash created again")
+	clk.Add(55 * time.Minute) // 65 minutes after the verdict's refresh, 55 after the stash's
 	apply(verdict(7), "10.0.0.1")
-	if got := ttlCmds(); len(got) != 1 {
-		t.Errorf("verdict 65 minutes after the refresh: TTL commands %v, want one", got)
+	if got := ttlCmds(); len(got) != 1 || !strings.HasSuffix(got[0], ":v") {
+		t.Errorf("an hour after the verdict's refresh: TTL commands %v, want the verdict's", got)
 	}
-	s.Forget() // another replica's turn and back: the TTL is refreshed again
+	clk.Add(10 * time.Minute)
+	apply(verdict(7), "10.0.0.1")
+	if got := ttlCmds(); len(got) != 1 || !strings.HasSuffix(got[0], ":r") {
+		t.Errorf("an hour after the stash's refresh: TTL commands %v, want the stash's", got)
+	}
+	s.Forget() // another replica's turn and back: the TTLs are refreshed again
 	apply(verdict(8), "10.0.0.1")
-	if got := ttlCmds(); len(got) != 1 {
-		t.Errorf("verdict after Forget: TTL commands %v, want one", got)
+	if got := ttlCmds(); len(got) != 2 {
+		t.Errorf("verdict after Forget: TTL commands %v, want two", got)
 	}
+	hasTTL("after Forget")
 }

@@ -86,10 +86,11 @@ type lstate struct {
 	// Redis (the first repeat then does one PFADD).
 	known  [maxKnownAssets]uint64
 	nKnown uint8
-	// vex is the minute this replica last refreshed the TTL of the
-	// indicator's last-verdict hash (0: never); refreshed at most hourly,
-	// like the state hash's (ex).
-	vex int64
+	// vex and rex are the minutes this replica last refreshed the TTLs of
+	// the indicator's last-verdict hash and review stash (0: never, or the
+	// stash was deleted since); refreshed at most hourly, like the state
+	// hash's (ex).
+	vex, rex int64
 }
 
 // maxKnownAssets bounds the assets a cached state remembers (most
@@ -281,6 +282,9 @@ func (r *Redis) noteVerdicts(vs []LastVerdict) {
 	for _, v := range vs {
 		if st, ok := r.local.lru.Peek(v.Key); ok {
 			st.verdict, st.hasVerdict = v, true
+			if v.Review != nil {
+				st.rex = 0 // the stash may have been deleted: refresh its TTL next time
+			}
 		}
 	}
 }
@@ -353,9 +357,9 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	medFrom := nowHour - int64(w.Medium/time.Hour) + 1
 	longFrom := nowHour - int64(w.Long/time.Hour) + 1
 
-	// The last-verdict hashes' TTLs are refreshed when created and then at
-	// most hourly per indicator (see lstate.vex).
-	ttlDone := make(map[string]bool, len(published))
+	// The TTLs of the last-verdict hashes and review stashes are refreshed
+	// when created and then at most hourly per indicator (lstate.vex, rex).
+	fresh := make(map[string]ttlFresh, len(published))
 	for _, v := range published {
 		st, ok := r.local.lru.Peek(v.Key)
 		if !ok {
@@ -368,11 +372,22 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 		if !ok {
 			continue
 		}
+		var f ttlFresh
 		if st.hasVerdict && st.vex > 0 && nowMin-st.vex < 60 {
-			ttlDone[v.Key] = true
+			f.verdict = true
 		} else {
 			st.vex = nowMin
 		}
+		switch rv := v.Review; {
+		case rv == nil:
+		case rv.Due.IsZero():
+			st.rex = 0 // the stash is deleted
+		case st.rex > 0 && nowMin-st.rex < 60:
+			f.review = true
+		default:
+			st.rex = nowMin
+		}
+		fresh[v.Key] = f
 	}
 	// Published verdicts first: the priors below include them.
 	for _, v := range published {
@@ -391,7 +406,7 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	}
 
 	pipe := r.client.TxPipeline()
-	r.addSaveVerdicts(ctx, pipe, published, true, ttlDone)
+	r.addSaveVerdicts(ctx, pipe, published, true, fresh)
 	counts := make([]*redis.IntCmd, len(g.keys))
 	var buf []byte
 	var tc touched
