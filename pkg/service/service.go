@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -55,6 +56,8 @@ type Common struct {
 	OpsAddr          string
 	LogLevel         string
 	TraceFile        string
+	OTLPEndpoint     string
+	OTLPHeaders      map[string]string // secret values (e.g. an Authorization header)
 	TraceSampleRatio float64
 	ShutdownTimeout  time.Duration
 	MaxBatch         int
@@ -73,6 +76,8 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 		OpsAddr:          e.String("VIGIL_OPS_ADDR", defaultOps),
 		LogLevel:         e.OneOf("VIGIL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		TraceFile:        e.String("VIGIL_TRACE_FILE", ""),
+		OTLPEndpoint:     e.String("VIGIL_OTLP_ENDPOINT", ""),
+		OTLPHeaders:      otlpHeaders(e),
 		TraceSampleRatio: e.Float("VIGIL_TRACE_SAMPLE_RATIO", 0),
 		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
 		MaxBatch:         e.Int("VIGIL_MAX_BATCH", 500),
@@ -93,6 +98,11 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
 		e.Fail("VIGIL_TRACE_SAMPLE_RATIO", fmt.Sprint(c.TraceSampleRatio), "must be between 0 and 1")
 	}
+	if c.OTLPEndpoint != "" {
+		if _, err := telemetry.OTLPTracesURL(c.OTLPEndpoint); err != nil {
+			e.Fail("VIGIL_OTLP_ENDPOINT", c.OTLPEndpoint, "want an http(s) URL such as http://otel-collector:4318")
+		}
+	}
 	if c.MaxBatch < 1 || c.MaxBatch > 100000 {
 		e.Fail("VIGIL_MAX_BATCH", fmt.Sprint(c.MaxBatch), "must be between 1 and 100000")
 	}
@@ -105,9 +115,34 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 	return c
 }
 
+// otlpHeaders reads VIGIL_OTLP_HEADERS (or its _FILE), "name=value" pairs separated by commas,
+// as a secret: collectors authenticate with these.
+func otlpHeaders(e *envconf.Env) map[string]string {
+	raw := e.Secret("VIGIL_OTLP_HEADERS")
+	if raw == "" {
+		return nil
+	}
+	h := map[string]string{}
+	for _, kv := range strings.Split(raw, ",") {
+		name, value, ok := strings.Cut(kv, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			// the value is a secret: name the variable, never echo it
+			e.Fail("VIGIL_OTLP_HEADERS", "(hidden)", "want name=value pairs separated by commas")
+			return nil
+		}
+		h[name] = strings.TrimSpace(value)
+	}
+	return h
+}
+
 // Secrets lists the configured secret values so they can be scrubbed from messages.
 func (c Common) Secrets() []string {
-	return []string{c.Kafka.SASLPassword, c.Redis.Password}
+	s := []string{c.Kafka.SASLPassword, c.Redis.Password}
+	for _, v := range c.OTLPHeaders {
+		s = append(s, v)
+	}
+	return s
 }
 
 // Deps are the shared runtime dependencies of a service.
@@ -122,7 +157,9 @@ type Deps struct {
 
 // Start sets up telemetry and the serde (registering the schemas when a registry is configured).
 func Start(c Common) (*Deps, error) {
-	tel, err := telemetry.Setup(telemetry.Config{Service: c.Service, LogLevel: c.LogLevel, TraceFile: c.TraceFile, TraceSampleRatio: c.TraceSampleRatio})
+	tc := telemetry.Config{Service: c.Service, LogLevel: c.LogLevel, TraceFile: c.TraceFile,
+		OTLPEndpoint: c.OTLPEndpoint, OTLPHeaders: c.OTLPHeaders, TraceSampleRatio: c.TraceSampleRatio}
+	tel, err := telemetry.Setup(tc)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
@@ -148,7 +185,7 @@ func Start(c Common) (*Deps, error) {
 	}
 	meter := kotel.NewMeter(kotel.MeterProvider(tel.MeterProvider))
 	d := &Deps{Common: c, Tel: tel, Log: tel.Logger, Serde: serde}
-	if c.TraceFile == "" && c.TraceSampleRatio == 0 {
+	if !tc.Tracing() {
 		// tracing off: no per-record spans or header injection (they cost allocations on the hot path)
 		d.Kotel = kotel.NewKotel(kotel.WithMeter(meter))
 		return d, nil

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -44,8 +45,31 @@ type Config struct {
 	LogOutput io.Writer // default os.Stderr
 	// TraceFile, when set, appends finished spans as JSON lines (one per span) to this file.
 	TraceFile string
-	// TraceSampleRatio samples root spans (0..1); 0 means 1 when TraceFile is set, else no tracing.
+	// OTLPEndpoint, when set, exports finished spans over OTLP/HTTP (JSON encoding) to this collector
+	// URL: a base such as http://otel-collector:4318 (spans go to its /v1/traces) or a full
+	// traces URL. OTLPHeaders are sent with every export (e.g. an Authorization header).
+	OTLPEndpoint string
+	OTLPHeaders  map[string]string
+	// TraceSampleRatio samples root spans (0..1); 0 means 1 when TraceFile or OTLPEndpoint is
+	// set, else no tracing.
 	TraceSampleRatio float64
+}
+
+// Tracing reports whether the configuration exports spans anywhere.
+func (c Config) Tracing() bool {
+	return c.TraceFile != "" || c.OTLPEndpoint != "" || c.TraceSampleRatio > 0
+}
+
+// OTLPTracesURL is the traces URL of an OTLP/HTTP endpoint: a URL without a path gets /v1/traces.
+func OTLPTracesURL(endpoint string) (string, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("OTLP endpoint %q: want an http(s) URL such as http://collector:4318", endpoint)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/v1/traces"
+	}
+	return u.String(), nil
 }
 
 // Telemetry holds the providers of one service.
@@ -111,7 +135,7 @@ func Setup(cfg Config) (*Telemetry, error) {
 
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	ratio := cfg.TraceSampleRatio
-	if cfg.TraceFile != "" && ratio == 0 {
+	if (cfg.TraceFile != "" || cfg.OTLPEndpoint != "") && ratio == 0 {
 		ratio = 1
 	}
 	opts := []sdktrace.TracerProviderOption{
@@ -125,6 +149,14 @@ func Setup(cfg Config) (*Telemetry, error) {
 		}
 		t.closeTF = f
 		opts = append(opts, sdktrace.WithBatcher(&fileExporter{w: f}, sdktrace.WithBatchTimeout(time.Second)))
+	}
+	if cfg.OTLPEndpoint != "" {
+		u, err := OTLPTracesURL(cfg.OTLPEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		exp := newOTLPExporter(u, cfg.OTLPHeaders)
+		opts = append(opts, sdktrace.WithBatcher(exp))
 	}
 	t.sdkTP = sdktrace.NewTracerProvider(opts...)
 	t.TracerProvider = t.sdkTP
