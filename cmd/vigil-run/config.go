@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,15 +142,21 @@ func parseOptions(args []string, environ []string, lookup envconf.Lookup, stderr
 		o.StopTimeout = o.ChildShutdown + stopMargin
 	}
 	// Children inherit the environment. Outside --real, VIGIL_* settings of the caller are
-	// dropped so the demo always runs on its own, known configuration.
+	// dropped so the demo always runs on its own, known configuration; only where spans go
+	// (demoPassthrough) is kept.
 	for _, kv := range environ {
-		if !o.Real && strings.HasPrefix(kv, "VIGIL_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !o.Real && strings.HasPrefix(kv, "VIGIL_") && !slices.Contains(demoPassthrough, name) {
 			continue
 		}
 		o.Environ = append(o.Environ, kv)
 	}
 	return o, nil
 }
+
+// demoPassthrough are the caller's VIGIL_* variables the demo children keep: they send the
+// demo's traces to the caller's OpenTelemetry collector without changing how the pipeline runs.
+var demoPassthrough = []string{"VIGIL_OTLP_ENDPOINT", "VIGIL_OTLP_HEADERS", "VIGIL_OTLP_HEADERS_FILE", "VIGIL_TRACE_SAMPLE_RATIO"}
 
 // names are the topics and groups of one run.
 type names struct {

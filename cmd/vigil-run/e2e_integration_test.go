@@ -10,12 +10,15 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -75,7 +78,10 @@ func TestEndToEnd(t *testing.T) {
 		"-ops-port", fmt.Sprint(freePortRun(t, 4)), "-provider-addr", freeAddr(t), "-threatq-addr", freeAddr(t),
 		"-drain-timeout", "60s", "-ready-timeout", "30s", "-progress=false")
 	cmd.Dir = root
-	cmd.Env = os.Environ()
+	// every service also exports its spans over OTLP/HTTP to a collector of the test's own
+	col := newOTLPCollector(t)
+	const otlpSecret = "e2e-otlp-s3cret"
+	cmd.Env = append(os.Environ(), "VIGIL_OTLP_ENDPOINT="+col.url, "VIGIL_OTLP_HEADERS=Authorization=Bearer "+otlpSecret)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -113,11 +119,102 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("ThreatQ state differs from %s (rerun with -update and review the diff):\n%s", golden, lineDiff(string(want), string(got)))
 	}
 
-	checkTrace(t, traceDir)
+	fileTraces := commonTrace(t, "span files", traceIDsFromFiles(t, traceDir))
+	otlpTraces := commonTrace(t, "OTLP exports", col.traceIDs(t, "Bearer "+otlpSecret))
+	shared := 0
+	for id := range otlpTraces {
+		if fileTraces[id] {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Errorf("the traces exported over OTLP are not those in the span files")
+	}
+	if err := filepath.WalkDir(runDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(otlpSecret)) {
+			t.Errorf("%s contains the OTLP header secret", path)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 }
 
-// checkTrace asserts that one trace id has spans in all four services' span files.
-func checkTrace(t *testing.T, dir string) {
+// otlpCollector receives OTLP/HTTP JSON trace exports and keeps, per service (resource
+// service.name), the trace ids it saw, and the Authorization headers.
+type otlpCollector struct {
+	url   string
+	mu    sync.Mutex
+	ids   map[string]map[string]bool
+	auths map[string]bool
+}
+
+func newOTLPCollector(t *testing.T) *otlpCollector {
+	c := &otlpCollector{ids: map[string]map[string]bool{}, auths: map[string]bool{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ResourceSpans []struct {
+				Resource struct {
+					Attributes []struct {
+						Key   string `json:"key"`
+						Value struct {
+							StringValue string `json:"stringValue"`
+						} `json:"value"`
+					} `json:"attributes"`
+				} `json:"resource"`
+				ScopeSpans []struct {
+					Spans []struct {
+						TraceID string `json:"traceId"`
+					} `json:"spans"`
+				} `json:"scopeSpans"`
+			} `json:"resourceSpans"`
+		}
+		if r.URL.Path != "/v1/traces" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, "want OTLP/JSON on /v1/traces", http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.auths[r.Header.Get("Authorization")] = true
+		for _, rs := range req.ResourceSpans {
+			svc := ""
+			for _, kv := range rs.Resource.Attributes {
+				if kv.Key == "service.name" {
+					svc = strings.TrimPrefix(kv.Value.StringValue, "vigil-")
+				}
+			}
+			if c.ids[svc] == nil {
+				c.ids[svc] = map[string]bool{}
+			}
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					c.ids[svc][sp.TraceID] = true
+				}
+			}
+		}
+		_, _ = w.Write([]byte("{}"))
+	}))
+	t.Cleanup(srv.Close)
+	c.url = srv.URL
+	return c
+}
+
+// traceIDs returns what the collector received, after checking every export carried auth.
+func (c *otlpCollector) traceIDs(t *testing.T, auth string) map[string]map[string]bool {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.auths) != 1 || !c.auths[auth] {
+		t.Errorf("OTLP exports carried Authorization headers other than the configured one (%d distinct)", len(c.auths))
+	}
+	return c.ids
+}
+
+// traceIDsFromFiles reads the trace ids of every service's span file.
+func traceIDsFromFiles(t *testing.T, dir string) map[string]map[string]bool {
 	t.Helper()
 	ids := map[string]map[string]bool{}
 	for _, svc := range []string{"ingest", "enrich", "correlate", "sink"} {
@@ -139,6 +236,13 @@ func checkTrace(t *testing.T, dir string) {
 		}
 		_ = f.Close()
 	}
+	return ids
+}
+
+// commonTrace asserts that one trace id has spans in all four services (ids: service → trace
+// ids) and returns the ids that do.
+func commonTrace(t *testing.T, what string, ids map[string]map[string]bool) map[string]bool {
+	t.Helper()
 	// Walk downstream from ingest: the first service that shares no trace with the ones before
 	// it is where propagation breaks.
 	common := ids["ingest"]
@@ -150,12 +254,13 @@ func checkTrace(t *testing.T, dir string) {
 			}
 		}
 		if len(next) == 0 {
-			t.Fatalf("no trace continues into %s: %d traces reached it from upstream, %d span traces in its file (trace context not propagated)",
-				svc, len(common), len(ids[svc]))
+			t.Fatalf("%s: no trace continues into %s: %d traces reached it from upstream, %d traces of its own (trace context not propagated)",
+				what, svc, len(common), len(ids[svc]))
 		}
 		common = next
 	}
-	t.Logf("%d traces span ingest → enrich → correlate → sink", len(common))
+	t.Logf("%s: %d traces span ingest → enrich → correlate → sink", what, len(common))
+	return common
 }
 
 // volatile matches time-dependent text: ages and decay factors computed against the clock.

@@ -213,14 +213,14 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestParseOptions(t *testing.T) {
-	env := []string{"PATH=/bin", "VIGIL_KAFKA_BROKERS=k:9092", "VIGIL_LOG_LEVEL=debug"}
+	env := []string{"PATH=/bin", "VIGIL_KAFKA_BROKERS=k:9092", "VIGIL_LOG_LEVEL=debug", "VIGIL_OTLP_ENDPOINT=http://col:4318"}
 	lookup := envconf.FromMap(map[string]string{"VIGIL_KAFKA_BROKERS": "k:9092", "VIGIL_THREATQ_URL": "https://tq"})
 	o, err := parseOptions([]string{"-bin", "/b"}, env, lookup, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(o.Environ, []string{"PATH=/bin"}) {
-		t.Errorf("demo mode must drop the caller's VIGIL_* variables, got %v", o.Environ)
+	if !slices.Equal(o.Environ, []string{"PATH=/bin", "VIGIL_OTLP_ENDPOINT=http://col:4318"}) {
+		t.Errorf("demo mode must drop the caller's VIGIL_* variables but where spans go, got %v", o.Environ)
 	}
 	if got := o.brokers(); !slices.Equal(got, []string{"127.0.0.1:19092"}) {
 		t.Errorf("brokers = %v", got)
@@ -232,7 +232,7 @@ func TestParseOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(o.brokers(), []string{"k:9092"}) || o.threatQURL() != "https://tq" || len(o.Environ) != 3 {
+	if !slices.Equal(o.brokers(), []string{"k:9092"}) || o.threatQURL() != "https://tq" || len(o.Environ) != 4 {
 		t.Errorf("real mode: brokers %v, threatq %q, env %v", o.brokers(), o.threatQURL(), o.Environ)
 	}
 	// A service killed before its own shutdown budget runs out loses its drain and commit.
