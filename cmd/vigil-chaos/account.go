@@ -21,7 +21,7 @@ type verdictLite struct {
 type tqLite struct {
 	Status string `json:"status"`
 	Score  int    `json:"score"`
-	Level  string `json:"level"` // the "Vigil Priority Level" attribute
+	Level  string `json:"level"` // the "Vigil Level" attribute
 }
 
 // pipelineView is what one run left on the topics and in ThreatQ, keyed by indicator value.

@@ -463,7 +463,7 @@ func (p *pipeline) threatQState(ctx context.Context) (map[string]tqLite, error) 
 	for _, in := range d.Indicators {
 		l := tqLite{Status: in.Status, Score: in.Score}
 		for _, a := range in.Attributes {
-			if a.Name == "Vigil Priority Level" {
+			if a.Name == "Vigil Level" { // written by the sink from the verdict's level
 				l.Level = a.Value
 			}
 		}

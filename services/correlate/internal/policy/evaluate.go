@@ -439,21 +439,10 @@ func (p *Policy) attributes(in Input, v *events.Verdict) []events.Attribute {
 	add("Sightings 24h", strconv.FormatInt(s.Count24h, 10))
 	add("Distinct Assets", strconv.FormatInt(s.DistinctAssets, 10))
 	add("Blocked Share", strconv.FormatFloat(s.BlockedShare, 'f', 2, 64))
-	b = b[:0]
-	codes := 0
-	for i, r := range v.Reasons {
-		if slices.ContainsFunc(v.Reasons[:i], func(q events.Reason) bool { return q.Code == r.Code }) {
-			continue
-		}
-		if codes > 0 {
-			b = append(b, ", "...)
-		}
-		b = append(b, r.Code...)
-		codes++
-	}
-	add("Vigil Reason Codes", string(b))
-	add("Vigil Priority Level", v.Level)
-	add("Vigil Action", v.Action)
+	// The verdict's priority, level, action and reason codes are not restated here: the sink
+	// writes them from the verdict's own fields (Vigil Priority, Vigil Level, Vigil Action, one
+	// Vigil Reason per code), one attribute per fact. A copy under a second name would cost
+	// ThreatQ a second DELETE whenever the level or the reasons change.
 	add("Vigil Policy Version", v.PolicyVersion)
 	return a
 }

@@ -115,15 +115,18 @@ func TestAttributesAndReasons(t *testing.T) {
 	}
 	want := map[string]string{
 		"Criminal IP Inbound Score": "Critical", "Malicious": "Yes", "VPN": "No", "Open Ports": "22/tcp",
-		"ASN": "AS64500 EXAMPLE", "Country": "NL", "Distinct Assets": "14", "Vigil Priority Level": v.Level,
+		"ASN": "AS64500 EXAMPLE", "Country": "NL", "Distinct Assets": "14", "Vigil Policy Version": p.Version,
 	}
 	for k, w := range want {
 		if attrs[k] != w {
 			t.Errorf("attribute %s = %q, want %q", k, attrs[k], w)
 		}
 	}
-	if !strings.Contains(attrs["Vigil Reason Codes"], CodeCIPInbound) {
-		t.Errorf("reason codes = %q", attrs["Vigil Reason Codes"])
+	// one attribute per fact: what the sink writes from the verdict's fields is not restated
+	for _, name := range []string{"Vigil Priority Level", "Vigil Action", "Vigil Reason Codes", "Vigil Priority", "Vigil Level"} {
+		if _, ok := attrs[name]; ok {
+			t.Errorf("attribute %s restates a verdict field", name)
+		}
 	}
 	texts := map[string]bool{}
 	for _, r := range v.Reasons {
