@@ -146,7 +146,7 @@ func (b *bench) runE2E(ctx context.Context) error {
 			b.rep.ThreatQPer1k = ptr(round(float64(total)*1000/float64(verdicts), 2))
 		}
 		b.rep.ThreatQDetail = map[string]any{"source": "end-to-end run", "verdicts": verdicts, "calls": total,
-			"writes": after.Writes - before.Writes, "by_route": calls}
+			"writes": after.Writes - before.Writes, "by_route": calls, "deleted_attributes_by_name": mapDelta(before.AttributesDeleted, after.AttributesDeleted)}
 		b.log.Info("e2e", "rps", round(rps, 0), "verdicts", verdicts, "threatq_calls", total)
 	}
 	if b.cfg.Phases["latency"] {

@@ -204,6 +204,8 @@ type threatqStats struct {
 	Created   int            `json:"created"`
 	Updated   int            `json:"updated"`
 	Writes    int            `json:"writes"`
+	// AttributesDeleted: attribute values deleted by name (emulator-only counter)
+	AttributesDeleted map[string]int `json:"attributes_deleted"`
 }
 
 func (s threatqStats) total() int {
@@ -215,14 +217,22 @@ func (s threatqStats) total() int {
 }
 
 // tqDelta returns per-route call differences and the total.
-func tqDelta(before, after threatqStats) (map[string]int, int) {
+// mapDelta is after - before per key, without the keys that did not change.
+func mapDelta(before, after map[string]int) map[string]int {
 	d := map[string]int{}
-	total := 0
-	for k, v := range after.Calls {
-		if x := v - before.Calls[k]; x != 0 {
+	for k, v := range after {
+		if x := v - before[k]; x != 0 {
 			d[k] = x
-			total += x
 		}
+	}
+	return d
+}
+
+func tqDelta(before, after threatqStats) (map[string]int, int) {
+	d := mapDelta(before.Calls, after.Calls)
+	total := 0
+	for _, x := range d {
+		total += x
 	}
 	return d, total
 }

@@ -168,6 +168,9 @@ type Stats struct {
 	FaultsInjected int `json:"faults_injected"`
 	// Indicators is the number of stored indicators.
 	Indicators int `json:"indicators"`
+	// AttributesDeleted counts attribute values deleted, by attribute name (emulator-only: shows
+	// which facts cost a client the most calls when they change).
+	AttributesDeleted map[string]int `json:"attributes_deleted"`
 }
 
 func (s *Server) recordCall(pattern string) {
@@ -193,5 +196,6 @@ func (s *Server) Stats() Stats {
 	s.countMu.Unlock()
 	out.Writes = out.Created + out.Updated
 	out.Indicators = len(s.st.Indicators)
+	out.AttributesDeleted = maps.Clone(s.stats.AttributesDeleted)
 	return out
 }

@@ -165,6 +165,10 @@ func (s *Server) handleDeleteAttribute(w http.ResponseWriter, r *http.Request) {
 		if a.ID == aid {
 			rec.Attributes = append(rec.Attributes[:i], rec.Attributes[i+1:]...)
 			s.touch(rec, now)
+			if s.stats.AttributesDeleted == nil {
+				s.stats.AttributesDeleted = map[string]int{}
+			}
+			s.stats.AttributesDeleted[a.Name]++
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

@@ -66,6 +66,9 @@ func TestAttributesSubresource(t *testing.T) {
 	if r := f.call("DELETE", base+"/attributes/999999", nil); r.code != 404 {
 		t.Fatalf("delete unknown attribute: %d", r.code)
 	}
+	if d := f.emu.Stats().AttributesDeleted; len(d) != 1 || d["Open Port"] != 1 {
+		t.Fatalf("attributes deleted by name = %v, want one Open Port (the 404 counts nothing)", d)
+	}
 	if errs := validationErrors(t, f.call("POST", base+"/attributes", `{"name":"Open Port"}`)); errs["value"] == nil {
 		t.Fatalf("missing value errors = %v", errs)
 	}
