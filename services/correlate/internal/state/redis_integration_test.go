@@ -591,17 +591,31 @@ func TestRedisLocalContract(t *testing.T) {
 	})
 }
 
-// TestRedisLocalHighWaterMark is TestRedisHighWaterMark's replay sequence on
-// the owner-side path, including a state from before the marks.
-func TestRedisLocalHighWaterMark(t *testing.T) {
-	c := redisClient(t)
+// localT0 is the start time of the owner-side path's tests.
+var localT0 = time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
+
+func clockAt(t0 time.Time) *fakeClock {
 	clk := &fakeClock{}
-	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
 	clk.Set(t0)
+	return clk
+}
+
+// localStore is a Redis store on c with the owner-side path on (100 cached states) and clk's time.
+func localStore(t *testing.T, c redis.UniversalClient, clk *fakeClock) *Redis {
+	t.Helper()
 	s, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// TestRedisLocalHighWaterMark is TestRedisHighWaterMark's replay sequence on
+// the owner-side path, including a state from before the marks.
+func TestRedisLocalHighWaterMark(t *testing.T) {
+	c := redisClient(t)
+	t0, clk := localT0, clockAt(localT0)
+	s := localStore(t, c, clk)
 	ba := batchApplier{s}
 	topic := fmt.Sprintf("raw.lhwm.%d", runID)
 	mk := func(ip string, topic string, part int32, off int64) events.Enrichment {
@@ -676,17 +690,8 @@ func TestRedisLocalHighWaterMark(t *testing.T) {
 // partition; after that it reads the other's counts back.
 func TestRedisLocalForget(t *testing.T) {
 	c := redisClient(t)
-	clk := &fakeClock{}
-	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
-	clk.Set(t0)
-	a, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t0, clk := localT0, clockAt(localT0)
+	a, b := localStore(t, c, clk), localStore(t, c, clk)
 	ip := uniq(8201)
 	topic := fmt.Sprintf("raw.forget.%d", runID)
 	mk := func(off int64) []events.Enrichment {
@@ -763,13 +768,8 @@ func TestRedisLocalSkipsRedundantWrites(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	h := &cmdLog{}
 	c.AddHook(h)
-	clk := &fakeClock{}
-	t0 := time.Date(2026, 6, 1, 12, 30, 0, 0, time.UTC)
-	clk.Set(t0)
-	s, err := NewRedis(t.Context(), c, Config{Now: clk.Now, LocalStates: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk := clockAt(localT0)
+	s := localStore(t, c, clk)
 	ip := uniq(8301)
 	key := "ipv4:" + ip
 	topic := fmt.Sprintf("raw.skip.%d", runID)
