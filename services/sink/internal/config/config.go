@@ -36,6 +36,7 @@
 //	VIGIL_SINK_SOURCE_NAME              Vigil                    ThreatQ source of Vigil's writes
 //	VIGIL_SINK_SOURCE_NAMES             ""                       provider=ThreatQ source name, comma-separated
 //	VIGIL_SINK_TAGS                     ""                       tags added to every indicator, comma-separated
+//	VIGIL_SINK_OMIT_ATTRIBUTES          ""                       attribute names never written (comma-separated), e.g. "Sightings 24h,Distinct Assets"
 //	VIGIL_SINK_MAX_ATTEMPTS             4                        attempts per ThreatQ call before the window pauses
 //	VIGIL_SINK_BREAKER_FAILURES         5                        consecutive failures that open the breaker
 //	VIGIL_SINK_BREAKER_OPEN_FOR         30s                      open time before a half-open probe
@@ -207,6 +208,7 @@ func loadWriter(e *envconf.Env) writer.Config {
 		DefaultStatus:    e.String("VIGIL_SINK_DEFAULT_STATUS", "Review"),
 		OverrideStatus:   e.Bool("VIGIL_SINK_OVERRIDE_STATUS", false),
 		Tags:             e.List("VIGIL_SINK_TAGS", nil),
+		OmitAttributes:   e.List("VIGIL_SINK_OMIT_ATTRIBUTES", nil),
 		MaxAttempts:      e.Int("VIGIL_SINK_MAX_ATTEMPTS", 4),
 		BreakerFailures:  uint32(max(e.Int("VIGIL_SINK_BREAKER_FAILURES", 5), 0)),
 		BreakerOpenFor:   e.Duration("VIGIL_SINK_BREAKER_OPEN_FOR", 30*time.Second),

@@ -71,6 +71,7 @@ func TestOverrides(t *testing.T) {
 		"VIGIL_SINK_FLUSH_MAX":             "2000",
 		"VIGIL_SINK_FLUSH_INTERVAL":        "500ms",
 		"VIGIL_SINK_FEEDBACK_INTERVAL":     "0",
+		"VIGIL_SINK_OMIT_ATTRIBUTES":       "Sightings 24h, Distinct Assets",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +87,9 @@ func TestOverrides(t *testing.T) {
 	}
 	if c.FlushMax() != 2000 || c.FlushInterval() != 500*time.Millisecond || c.FeedbackInterval != 0 {
 		t.Errorf("window %d/%s, feedback %s", c.FlushMax(), c.FlushInterval(), c.FeedbackInterval)
+	}
+	if got := strings.Join(c.Writer.OmitAttributes, "|"); got != "Sightings 24h|Distinct Assets" {
+		t.Errorf("omitted attributes %q", got)
 	}
 }
 

@@ -104,7 +104,7 @@ func (w *Writer) build(v events.Verdict) (payload, error) {
 	}
 	attrs := make([]threatq.Attribute, 0, len(v.Attributes)+4+len(v.Reasons))
 	add := func(name, value string) {
-		if name == "" || value == "" {
+		if name == "" || value == "" || (len(w.omit) > 0 && w.omit[strings.ToLower(name)]) {
 			return
 		}
 		attrs = append(attrs, threatq.Attribute{Name: name, Value: yesNo(value), Sources: []string{src}})

@@ -70,8 +70,12 @@ type Config struct {
 	DefaultStatus     string            // for actions not in Statuses; default "Review"
 	KeepStatusActions []string          // actions that never change an existing indicator's status; default [annotate]
 	OwnedAttributes   []string          // extra attribute names Vigil owns (values without source info are replaced)
-	Tags              []string          // tags added to every indicator
-	OverrideStatus    bool              // also change a status Vigil did not set (analyst's or another feed's)
+	// OmitAttributes are attribute names (case-insensitive) the sink never writes, e.g. the
+	// telemetry counters that cost a DELETE per change; Vigil's earlier values under these names
+	// are removed at the indicator's next update.
+	OmitAttributes []string
+	Tags           []string // tags added to every indicator
+	OverrideStatus bool     // also change a status Vigil did not set (analyst's or another feed's)
 
 	MaxAttempts     int           // per ThreatQ call, including the first; default 4
 	RetryInitial    time.Duration // first backoff; default 200ms
@@ -136,6 +140,7 @@ func (c *Config) setDefaults() {
 // Ready and Probe may be called from any.
 type Writer struct {
 	cfg     Config
+	omit    map[string]bool // lower-cased OmitAttributes
 	tq      ThreatQ
 	store   FingerprintStore
 	metrics Metrics
@@ -170,7 +175,10 @@ func New(cfg Config, tq ThreatQ, store FingerprintStore, metrics Metrics, logger
 		logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{cfg: cfg, tq: tq, store: store, metrics: metrics, logger: logger,
-		now: time.Now, sleep: sleepCtx, pending: map[string]*entry{}}
+		now: time.Now, sleep: sleepCtx, pending: map[string]*entry{}, omit: map[string]bool{}}
+	for _, n := range cfg.OmitAttributes {
+		w.omit[strings.ToLower(strings.TrimSpace(n))] = true
+	}
 	w.cb = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:        "threatq",
 		MaxRequests: 1,
@@ -495,7 +503,7 @@ func (w *Writer) finish(ctx context.Context, it *item, r threatq.Result, calls *
 		Action: it.e.v.Action, Priority: it.e.v.Priority, AttrNames: p.attrNames, AttrsFP: p.attrsFP,
 		WrittenAt: w.now().UTC(),
 	}
-	owned := append(slices.Clone(w.cfg.OwnedAttributes), p.attrNames...)
+	owned := append(append(slices.Clone(w.cfg.OwnedAttributes), w.cfg.OmitAttributes...), p.attrNames...)
 	if old != nil {
 		owned = append(owned, old.AttrNames...)
 	}

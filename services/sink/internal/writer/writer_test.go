@@ -764,3 +764,39 @@ func TestAttributeReadBackOnlyForReplacingUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestOmitAttributes: omitted names (any case) are not written, and the values an earlier write
+// without the option left under them are deleted at the next update; other sources' values under
+// an omitted name stay.
+func TestOmitAttributes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 7, nil)
+	v := verdict("203.0.113.9", events.VerdictAlert, "Sightings", "3", "Sightings 24h", "3", "Country", "NL")
+	e.w.Add(v, 1)
+	flush(t, e.w)
+	got, _ := e.emu.Lookup("IP Address", "203.0.113.9")
+	if len(got.Attr("Sightings 24h")) != 1 {
+		t.Fatalf("setup: %+v", got.Attributes)
+	}
+	if err := e.tq.AddAttribute(t.Context(), int64(got.ID), threatq.Attribute{Name: "Sightings 24h", Value: "99", Sources: []string{"Other Feed"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// the same store and ThreatQ, a writer configured to omit two names
+	w, err := New(Config{OmitAttributes: []string{"sightings 24h", " Vigil Reason "}}, e.tq, e.store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := verdict("203.0.113.9", events.VerdictAlert, "Sightings", "5", "Sightings 24h", "5", "Country", "NL")
+	v2.DecidedAt = t0.Add(time.Minute)
+	w.Add(v2, 2)
+	if _, err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.emu.Lookup("IP Address", "203.0.113.9")
+	for name, want := range map[string]string{"Sightings": "5", "Sightings 24h": "99", AttrReason: "", "Country": "NL", AttrLevel: "high"} {
+		if g := strings.Join(got.Attr(name), ","); g != want {
+			t.Errorf("%s = %q, want %q", name, g, want)
+		}
+	}
+}
