@@ -500,8 +500,9 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 			pipe.HDel(ctx, base+":h", stale...)
 		}
 		if st.count > 0 {
-			if args := st.image(old, len(assets) > 0, &tc); len(args) > 0 {
-				pipe.HSet(ctx, base+":h", args...)
+			if args := st.image(base+":h", old, len(assets) > 0, &tc); len(args) > 2 {
+				// the command as built: HSet would copy the arguments into a new slice
+				_ = pipe.Process(ctx, redis.NewIntCmd(ctx, args...))
 			}
 		}
 		if len(assets) > 0 {
@@ -613,14 +614,20 @@ func (st *lstate) windows(medFrom, shortFrom, nowMin, nowHour int64) (w1, w24, w
 	return w1, w24, w7
 }
 
-// image is the HSET argument list of a write: every field when st.full
-// (the state was just read or created), else the scalars that changed since
-// old and the fields t lists. Window caches are not kept by this path: a
-// hash that holds live ones gets wm = -1 (a script-path reader then sums the
-// buckets), and a stored asset count is cleared when assets are added (it
-// then counts the HyperLogLog).
-func (st *lstate) image(old fixedFields, assetsChanged bool, t *touched) []any {
-	out := make([]any, 0, 2*(10+len(t.fields)+len(t.mins)+len(t.hours)))
+// image is the HSET command of a write ("hset", key, then field/value
+// pairs): every field when st.full (the state was just read or created),
+// else the scalars that changed since old and the fields t lists. Window
+// caches are not kept by this path: a hash that holds live ones gets wm = -1
+// (a script-path reader then sums the buckets), and a stored asset count is
+// cleared when assets are added (it then counts the HyperLogLog). Without
+// anything to write it returns just the command and key.
+func (st *lstate) image(key string, old fixedFields, assetsChanged bool, t *touched) []any {
+	n := len(t.fields) + len(t.mins) + len(t.hours)
+	if st.full {
+		n = len(st.counters) + len(st.marks) + len(st.mins) + len(st.hours)
+	}
+	out := make([]any, 2, 2+2*(9+n))
+	out[0], out[1] = "hset", key
 	scalar := func(name string, v, was int64) {
 		if st.full || v != was {
 			out = append(out, name, v)
