@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -76,7 +77,6 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 		OpsAddr:          e.String("VIGIL_OPS_ADDR", defaultOps),
 		LogLevel:         e.OneOf("VIGIL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		TraceFile:        e.String("VIGIL_TRACE_FILE", ""),
-		OTLPEndpoint:     e.String("VIGIL_OTLP_ENDPOINT", ""),
 		OTLPHeaders:      otlpHeaders(e),
 		TraceSampleRatio: e.Float("VIGIL_TRACE_SAMPLE_RATIO", 0),
 		ShutdownTimeout:  e.Duration("VIGIL_SHUTDOWN_TIMEOUT", 30*time.Second),
@@ -98,9 +98,10 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
 		e.Fail("VIGIL_TRACE_SAMPLE_RATIO", fmt.Sprint(c.TraceSampleRatio), "must be between 0 and 1")
 	}
-	if c.OTLPEndpoint != "" {
+	var endpointVar string
+	if c.OTLPEndpoint, endpointVar = otlpEndpoint(e); c.OTLPEndpoint != "" {
 		if _, err := telemetry.OTLPTracesURL(c.OTLPEndpoint); err != nil {
-			e.Fail("VIGIL_OTLP_ENDPOINT", c.OTLPEndpoint, "want an http(s) URL such as http://otel-collector:4318")
+			e.Fail(endpointVar, c.OTLPEndpoint, "want an http(s) URL such as http://otel-collector:4318")
 		}
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 100000 {
@@ -115,23 +116,52 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 	return c
 }
 
-// otlpHeaders reads VIGIL_OTLP_HEADERS (or its _FILE), "name=value" pairs separated by commas,
-// as a secret: collectors authenticate with these.
+// otlpEndpoint is VIGIL_OTLP_ENDPOINT or, when it is unset, what the OpenTelemetry SDKs' own
+// variables say: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the traces URL) or OTEL_EXPORTER_OTLP_ENDPOINT
+// (a base URL that gets /v1/traces). It also returns the variable it came from.
+func otlpEndpoint(e *envconf.Env) (url, from string) {
+	for _, name := range []string{"VIGIL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		v := strings.TrimSpace(e.String(name, ""))
+		if v == "" {
+			continue
+		}
+		if name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+			v = strings.TrimRight(v, "/") + "/v1/traces"
+		}
+		return v, name
+	}
+	return "", ""
+}
+
+// otlpHeaders reads VIGIL_OTLP_HEADERS (or its _FILE) or, when it is unset,
+// OTEL_EXPORTER_OTLP_TRACES_HEADERS or OTEL_EXPORTER_OTLP_HEADERS (values percent-decoded, as the
+// OpenTelemetry SDKs read them): "name=value" pairs separated by commas, read as secrets, since
+// collectors authenticate with these.
 func otlpHeaders(e *envconf.Env) map[string]string {
-	raw := e.Secret("VIGIL_OTLP_HEADERS")
+	var raw, from string
+	for _, name := range []string{"VIGIL_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"} {
+		if raw, from = e.Secret(name), name; raw != "" {
+			break
+		}
+	}
 	if raw == "" {
 		return nil
 	}
 	h := map[string]string{}
 	for _, kv := range strings.Split(raw, ",") {
 		name, value, ok := strings.Cut(kv, "=")
-		name = strings.TrimSpace(name)
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if from != "VIGIL_OTLP_HEADERS" {
+			if dec, err := url.PathUnescape(value); err == nil {
+				value = dec
+			}
+		}
 		if !ok || name == "" {
 			// the value is a secret: name the variable, never echo it
-			e.Fail("VIGIL_OTLP_HEADERS", "(hidden)", "want name=value pairs separated by commas")
+			e.Fail(from, "(hidden)", "want name=value pairs separated by commas")
 			return nil
 		}
-		h[name] = strings.TrimSpace(value)
+		h[name] = value
 	}
 	return h
 }

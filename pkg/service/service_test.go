@@ -20,9 +20,14 @@ func TestLoadCommonOTLP(t *testing.T) {
 	}{
 		{"off", nil, nil, ""},
 		{"endpoint and headers", map[string]string{"VIGIL_OTLP_ENDPOINT": "http://collector:4318",
-			"VIGIL_OTLP_HEADERS": "Authorization=Bearer s3cret, X-Tenant = soc"},
+			"VIGIL_OTLP_HEADERS":          "Authorization=Bearer s3cret, X-Tenant = soc",
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://ignored:4318", "OTEL_EXPORTER_OTLP_HEADERS": "X-Ignored=1"},
 			map[string]string{"Authorization": "Bearer s3cret", "X-Tenant": "soc"}, ""},
 		{"endpoint without scheme", map[string]string{"VIGIL_OTLP_ENDPOINT": "collector:4318"}, nil, "VIGIL_OTLP_ENDPOINT"},
+		{"OpenTelemetry's variables", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://col:4318/",
+			"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20s3cret"},
+			map[string]string{"Authorization": "Bearer s3cret"}, ""},
+		{"bad OpenTelemetry endpoint named", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "col:4318"}, nil, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{"header without value", map[string]string{"VIGIL_OTLP_HEADERS": "Authorization Bearer s3cret"}, nil, "VIGIL_OTLP_HEADERS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,6 +48,10 @@ func TestLoadCommonOTLP(t *testing.T) {
 			}
 			if !maps.Equal(c.OTLPHeaders, tc.headers) {
 				t.Fatalf("headers %v, want %v", c.OTLPHeaders, tc.headers)
+			}
+			wantURL := map[string]string{"endpoint and headers": "http://collector:4318", "OpenTelemetry's variables": "http://col:4318/v1/traces"}[tc.name]
+			if c.OTLPEndpoint != wantURL {
+				t.Fatalf("endpoint %q, want %q", c.OTLPEndpoint, wantURL)
 			}
 			for _, v := range tc.headers {
 				if !slices.Contains(c.Secrets(), v) {
