@@ -118,11 +118,13 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 
 // otlpEndpoint is VIGIL_OTLP_ENDPOINT or, when it is unset, what the OpenTelemetry SDKs' own
 // variables say: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the traces URL) or OTEL_EXPORTER_OTLP_ENDPOINT
-// (a base URL that gets /v1/traces). It also returns the variable it came from.
+// (a base URL that gets /v1/traces), unless their protocol is gRPC, which Vigil does not speak. It
+// also returns the variable it came from.
 func otlpEndpoint(e *envconf.Env) (url, from string) {
+	proto := e.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", e.String("OTEL_EXPORTER_OTLP_PROTOCOL", ""))
 	for _, name := range []string{"VIGIL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
 		v := strings.TrimSpace(e.String(name, ""))
-		if v == "" {
+		if v == "" || (name != "VIGIL_OTLP_ENDPOINT" && strings.EqualFold(strings.TrimSpace(proto), "grpc")) {
 			continue
 		}
 		if name == "OTEL_EXPORTER_OTLP_ENDPOINT" {

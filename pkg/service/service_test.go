@@ -27,6 +27,8 @@ func TestLoadCommonOTLP(t *testing.T) {
 		{"OpenTelemetry's variables", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://col:4318/",
 			"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20s3cret"},
 			map[string]string{"Authorization": "Bearer s3cret"}, ""},
+		{"OpenTelemetry's gRPC endpoint ignored", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://col:4317",
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, nil, ""},
 		{"bad OpenTelemetry endpoint named", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "col:4318"}, nil, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{"header without value", map[string]string{"VIGIL_OTLP_HEADERS": "Authorization Bearer s3cret"}, nil, "VIGIL_OTLP_HEADERS"},
 	} {
