@@ -117,6 +117,28 @@ func (st *lstate) knowsAsset(a string) bool {
 	return false
 }
 
+// ttlFresh says which TTLs of the indicator's verdict keys need no refresh
+// for a verdict published at nowMin with review rv, and notes the refreshes
+// it leaves to do.
+func (st *lstate) ttlFresh(rv *Review, nowMin int64) ttlFresh {
+	var f ttlFresh
+	if st.hasVerdict && st.vex > 0 && nowMin-st.vex < 60 {
+		f.verdict = true
+	} else {
+		st.vex = nowMin
+	}
+	switch {
+	case rv == nil:
+	case rv.Due.IsZero():
+		st.rex = 0 // the stash is deleted
+	case st.rex > 0 && nowMin-st.rex < 60:
+		f.review = true
+	default:
+		st.rex = nowMin
+	}
+	return f
+}
+
 // fixedFields are the scalar fields, to write only those a batch changed.
 type fixedFields struct{ count, first, last, obs, sev, ex int64 }
 
@@ -357,52 +379,32 @@ func (r *Redis) applyLocal(ctx context.Context, published []LastVerdict, batch [
 	medFrom := nowHour - int64(w.Medium/time.Hour) + 1
 	longFrom := nowHour - int64(w.Long/time.Hour) + 1
 
-	// The TTLs of the last-verdict hashes and review stashes are refreshed
-	// when created and then at most hourly per indicator (lstate.vex, rex).
+	// Published verdicts first: the priors below include them. A published
+	// key's state is the cached one, or the one this batch just read.
+	// Their TTLs (last-verdict hash, review stash) are refreshed when created
+	// and then at most hourly per indicator (lstate.vex, rex), decided before
+	// the verdict is noted.
+	var batchStates map[string]*lstate
 	fresh := make(map[string]ttlFresh, len(published))
 	for _, v := range published {
 		st, ok := r.local.lru.Peek(v.Key)
 		if !ok {
-			for k, key := range g.keys {
-				if key == v.Key {
-					st, ok = states[k], states[k] != nil
+			if batchStates == nil {
+				batchStates = make(map[string]*lstate, len(g.keys))
+				for k, key := range g.keys {
+					if states[k] != nil {
+						batchStates[key] = states[k]
+					}
 				}
 			}
-		}
-		if !ok {
-			continue
-		}
-		var f ttlFresh
-		if st.hasVerdict && st.vex > 0 && nowMin-st.vex < 60 {
-			f.verdict = true
-		} else {
-			st.vex = nowMin
-		}
-		switch rv := v.Review; {
-		case rv == nil:
-		case rv.Due.IsZero():
-			st.rex = 0 // the stash is deleted
-		case st.rex > 0 && nowMin-st.rex < 60:
-			f.review = true
-		default:
-			st.rex = nowMin
-		}
-		fresh[v.Key] = f
-	}
-	// Published verdicts first: the priors below include them.
-	for _, v := range published {
-		if st, ok := r.local.lru.Peek(v.Key); ok {
-			st.verdict, st.hasVerdict = v, true
-		}
-	}
-	for k, key := range g.keys {
-		if st := states[k]; st != nil {
-			for _, v := range published {
-				if v.Key == key {
-					st.verdict, st.hasVerdict = v, true
-				}
+			if st, ok = batchStates[v.Key]; !ok {
+				continue
 			}
 		}
+		if _, seen := fresh[v.Key]; !seen {
+			fresh[v.Key] = st.ttlFresh(v.Review, nowMin)
+		}
+		st.verdict, st.hasVerdict = v, true
 	}
 
 	pipe := r.client.TxPipeline()
