@@ -120,7 +120,7 @@ func LoadCommon(e *envconf.Env, svc, defaultOps string) Common {
 // variables say: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the traces URL) or OTEL_EXPORTER_OTLP_ENDPOINT
 // (a base URL that gets /v1/traces), unless their protocol is gRPC, which Vigil does not speak. It
 // also returns the variable it came from.
-func otlpEndpoint(e *envconf.Env) (url, from string) {
+func otlpEndpoint(e *envconf.Env) (endpoint, from string) {
 	proto := e.String("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", e.String("OTEL_EXPORTER_OTLP_PROTOCOL", ""))
 	for _, name := range []string{"VIGIL_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
 		v := strings.TrimSpace(e.String(name, ""))
